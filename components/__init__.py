@@ -1,0 +1,37 @@
+"""video-diffusion-zoo building blocks, indexed by one registry.
+
+    import components
+    components.list_components("attention/*")
+    components.build("attention/temporal", dim=64, num_heads=4)
+"""
+
+from .registry import (
+    BadInput,
+    ComponentEntry,
+    UnknownComponentError,
+    build,
+    config_of,
+    get_component,
+    has_component,
+    list_components,
+    register,
+)
+
+
+# Importing the sub-packages registers their entries.
+from . import attention  # noqa: E402, I001
+
+
+__all__ = [
+    "BadInput",
+    "ComponentEntry",
+    "UnknownComponentError",
+    "attention",
+    "build",
+    "config_of",
+    "get_component",
+    "has_component",
+    "list_components",
+    "register",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,129 @@
+"""Multi-head attention projections shared by every attention variant.
+
+A variant decides which tokens are queries and which are keys/values (by folding a ``B C T H W`` video with an
+einops pattern); this class owns the projections and calls the one attention core, ``attend``. Every variant has
+the same parameter names (``to_q``, ``to_k``, ``to_v``, ``to_out``; ``norm_q``/``norm_k`` with qk-norm), so weights
+move between variants (e.g. an image model's spatial attention becomes Tune-A-Video's sparse-causal attention).
+
+    Q = x W_q,  K = c W_k,  V = c W_v,  out = concat_h(softmax(Q_h K_hᵀ / √d) V_h) W_out    (c = x for self-attention)
+"""
+
+from __future__ import annotations
+
+from einops import rearrange
+from torch import Tensor, nn
+
+from ..checks import check_video
+from .backends import attend
+
+
+class MultiHeadAttention(nn.Module):
+    """Token attention ``(B, N, dim) -> (B, N, dim)`` on the attention core.
+
+    Args:
+        dim: token width (channels C of the video).
+        num_heads: number of heads; ``head_dim`` defaults to ``dim // num_heads`` and
+            ``num_heads * head_dim`` must equal ``dim``.
+        context_dim: width of key/value tokens when they come from a context (cross-attention); default ``dim``.
+        qkv_bias: bias on the q/k/v projections.
+        qk_norm: LayerNorm over each head's q and k (stabilises large models).
+        zero_init: zero the output projection so the module outputs 0 at init (a residual branch is identity).
+        dropout: dropout on the attention weights and the output, in training only.
+        backend: attention backend name (``attention_backend/<name>``) or ``"auto"``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 8,
+        head_dim: int | None = None,
+        *,
+        context_dim: int | None = None,
+        qkv_bias: bool = False,
+        qk_norm: bool = False,
+        zero_init: bool = False,
+        dropout: float = 0.0,
+        backend: str = "auto",
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        where = type(self).__name__
+        if dim <= 0 or num_heads <= 0:
+            raise ValueError(f"{where}: dim and num_heads must be positive, got dim={dim}, num_heads={num_heads}")
+        if head_dim is None:
+            if dim % num_heads:
+                raise ValueError(f"{where}: dim={dim} must be divisible by num_heads={num_heads}")
+            head_dim = dim // num_heads
+        elif num_heads * head_dim != dim:
+            raise ValueError(
+                f"{where}: num_heads × head_dim must equal dim, got {num_heads} × {head_dim} = "
+                f"{num_heads * head_dim} != dim={dim}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"{where}: dropout must be in [0, 1), got {dropout}")
+        factory = {"device": device, "dtype": dtype}
+        context_dim = dim if context_dim is None else context_dim
+        self.dim, self.num_heads, self.head_dim, self.context_dim = dim, num_heads, head_dim, context_dim
+        self.dropout, self.backend = dropout, backend
+        self.to_q = nn.Linear(dim, dim, bias=qkv_bias, **factory)
+        self.to_k = nn.Linear(context_dim, dim, bias=qkv_bias, **factory)
+        self.to_v = nn.Linear(context_dim, dim, bias=qkv_bias, **factory)
+        self.norm_q = nn.LayerNorm(head_dim, **factory) if qk_norm else nn.Identity()
+        self.norm_k = nn.LayerNorm(head_dim, **factory) if qk_norm else nn.Identity()
+        self.to_out = nn.Linear(dim, dim, **factory)
+        self.out_dropout = nn.Dropout(dropout)
+        if zero_init:
+            nn.init.zeros_(self.to_out.weight)
+            nn.init.zeros_(self.to_out.bias)
+
+    def attend_tokens(
+        self,
+        x: Tensor,
+        context: Tensor | None = None,
+        *,
+        mask: Tensor | None = None,
+        causal: bool = False,
+    ) -> Tensor:
+        """``x`` ``(B, N, dim)`` attends to ``context`` ``(B, M, context_dim)`` (``x`` itself when None).
+
+        ``mask`` is boolean or additive, broadcastable to ``(B, num_heads, N, M)``. Returns ``(B, N, dim)``.
+        """
+        context = x if context is None else context
+        if context.shape[-1] != self.context_dim:
+            raise ValueError(
+                f"{type(self).__name__}: context must have width context_dim={self.context_dim}, "
+                f"got {context.shape[-1]} (shape {tuple(context.shape)})"
+            )
+        if context.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"{type(self).__name__}: context batch {context.shape[0]} must match the query batch {x.shape[0]}"
+            )
+        q = rearrange(self.to_q(x), "b n (h d) -> b h n d", h=self.num_heads)
+        k = rearrange(self.to_k(context), "b m (h d) -> b h m d", h=self.num_heads)
+        v = rearrange(self.to_v(context), "b m (h d) -> b h m d", h=self.num_heads)
+        q, k = self.norm_q(q), self.norm_k(k)
+        out = attend(
+            q, k, v, mask=mask, causal=causal, backend=self.backend,
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        return self.out_dropout(self.to_out(rearrange(out, "b h n d -> b n (h d)")))
+
+    def check_input(self, x: Tensor) -> None:
+        check_video(x, channels=self.dim, where=type(self).__name__)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, num_heads={self.num_heads}, head_dim={self.head_dim}, backend={self.backend!r}"
+
+
+def set_attention_backend(module: nn.Module, backend: str) -> nn.Module:
+    """Pin ``backend`` on every attention module inside ``module`` (returns ``module``)."""
+    from .backends import _backend
+
+    if backend != "auto":
+        _backend(backend)  # unknown names fail here, not at the first forward
+    for child in module.modules():
+        if isinstance(child, MultiHeadAttention):
+            child.backend = backend
+    return module
+

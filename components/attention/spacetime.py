@@ -1,0 +1,29 @@
+"""Full spacetime attention: every token attends to every token of the clip (Sora-style spacetime DiT, Latte)."""
+
+from __future__ import annotations
+
+from einops import rearrange
+from torch import Tensor
+
+from ..registry import register
+from .base import MultiHeadAttention
+from .common import BAD_INPUTS, TINY, VIDEO_INPUTS
+
+
+@register(
+    "attention", "spacetime", paper="Brooks et al. 2024 (Sora); Peebles & Xie 2023 (DiT)",
+    tiny=TINY, inputs=VIDEO_INPUTS, bad_inputs=BAD_INPUTS, properties=("permutation_equivariant",),
+)
+class SpacetimeAttention(MultiHeadAttention):
+    """Self-attention over all T·H·W tokens of a clip.
+
+    Shapes: ``x`` ``(B, C, T, H, W)`` -> ``(B, C, T, H, W)``; tokens ``(B, T·H·W, C)``.
+    Cost grows as (T·H·W)²; at T = 1 it equals ``attention/spatial`` with the same weights.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        _, _, t, h, w = x.shape
+        tokens = rearrange(x, "b c t h w -> b (t h w) c")
+        out = self.attend_tokens(tokens)
+        return rearrange(out, "b (t h w) c -> b c t h w", t=t, h=h, w=w)
