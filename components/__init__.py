@@ -19,7 +19,7 @@ from .registry import (
 
 
 # Importing the sub-packages registers their entries.
-from . import attention  # noqa: E402, I001
+from . import attention, blocks, conv, diffusion, embed, nets  # noqa: E402, I001
 
 
 __all__ = [
@@ -27,6 +27,11 @@ __all__ = [
     "ComponentEntry",
     "UnknownComponentError",
     "attention",
+    "blocks",
+    "conv",
+    "diffusion",
+    "embed",
+    "nets",
     "build",
     "config_of",
     "get_component",

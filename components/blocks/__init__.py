@@ -1,0 +1,1 @@
+"""blocks building blocks (registration happens on import)."""

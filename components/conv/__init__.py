@@ -1,0 +1,1 @@
+"""conv building blocks (registration happens on import)."""

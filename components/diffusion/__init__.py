@@ -1,0 +1,1 @@
+"""diffusion building blocks (registration happens on import)."""

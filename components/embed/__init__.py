@@ -1,0 +1,1 @@
+"""embed building blocks (registration happens on import)."""

@@ -1,0 +1,1 @@
+"""nets building blocks (registration happens on import)."""

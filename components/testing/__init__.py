@@ -1,0 +1,1 @@
+"""testing building blocks (registration happens on import)."""
