@@ -324,7 +324,7 @@ def build(key_or_config: str | Mapping[str, Any], /, **kwargs: Any) -> Any:
     if not inspect.isclass(entry.obj) and getattr(obj, "_component_config", None) is None:
         cfg = {"type": key, **{k: v for k, v in kwargs.items() if k not in _PLACEMENT_ARGS}}
         try:
-            setattr(obj, "_component_config", cfg)
+            obj._component_config = cfg
         except (AttributeError, TypeError):
             pass  # immutable results (plain floats, tuples) have no config to report
     return obj

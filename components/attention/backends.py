@@ -349,11 +349,13 @@ def _validate(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> None:
     if mask is not None:
         target = (q.shape[0], q.shape[1], q.shape[2], k.shape[2])
         try:
-            torch.broadcast_shapes(mask.shape, target)
+            fits = torch.broadcast_shapes(mask.shape, target) == torch.Size(target)
         except RuntimeError:
+            fits = False
+        if not fits:
             raise ValueError(
                 f"attend: mask of shape {tuple(mask.shape)} does not broadcast to (B, num_heads, N_q, N_k) = {target}"
-            ) from None
+            )
         if mask.dtype != torch.bool and not mask.is_floating_point():
             raise ValueError(f"attend: mask must be boolean or floating (additive), got {mask.dtype}")
 

@@ -1,0 +1,170 @@
+"""The command line: ``python -m zoo {list,describe,env,demo,train,sample}``.
+
+``list``, ``describe`` and ``env`` live here; ``demo``, ``train`` and ``sample`` are modules of their own
+(``zoo/demo.py`` ...) exposing ``add_arguments(parser)`` and ``main(args) -> int``. A bad argument prints one
+clear line on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import platform
+import sys
+
+
+# Sub-commands implemented in modules of their own: name -> (module, help line).
+_MODULE_COMMANDS = {
+    "demo": ("zoo.demo", "train and sample a small VDM-style model on synthetic moving shapes (CPU, minutes)"),
+    "train": ("zoo.train", "train a recipe on synthetic data or a folder of videos"),
+    "sample": ("zoo.sample", "sample a video from a recipe and write a GIF/MP4"),
+    "catalogue": ("zoo.catalogue", "regenerate docs/catalogue.md from the registry (--check: fail if stale)"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line (no usage dump) and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _models(pattern: str = "*") -> list[str]:
+    try:
+        import zoo
+
+        return list(zoo.list_models(pattern)) if hasattr(zoo, "list_models") else []
+    except ImportError:
+        return []
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import components
+
+    keys = components.list_components(args.pattern, kind=args.kind)
+    models = [] if args.kind else _models(args.pattern)
+    if not keys and not models:
+        print(f"zoo list: nothing matches {args.pattern!r}", file=sys.stderr)
+        return 2
+    if keys:
+        width = max(len(k) for k in keys)
+        print(f"components ({len(keys)}):")
+        for key in keys:
+            entry = components.get_component(key)
+            print(f"  {key:<{width}}  {entry.summary[:90]}")
+    if models:
+        print(f"models ({len(models)}):")
+        for name in models:
+            print(f"  {name}")
+    return 0
+
+
+def _describe_component(key: str) -> int:
+    import components
+
+    entry = components.get_component(key)
+    target = entry.obj.__init__ if inspect.isclass(entry.obj) else entry.obj
+    signature = str(inspect.signature(target)).replace("(self, ", "(").replace("(self)", "()")
+    print(f"{entry.key}  ({entry.obj.__module__}.{entry.obj.__qualname__})")
+    print(f"  paper:      {entry.paper}")
+    print(f"  summary:    {entry.summary}")
+    print(f"  signature:  {entry.name}{signature}")
+    print(f"  tiny:       {json.dumps(entry.tiny)}")
+    if entry.properties:
+        print(f"  properties: {', '.join(sorted(entry.properties))}")
+    return 0
+
+
+def _describe_model(name: str) -> int:
+    import zoo
+
+    describe = getattr(zoo, "describe_model", None)
+    if describe is not None:
+        print(describe(name))
+        return 0
+    recipe = zoo.get_recipe(name)
+    print(recipe)
+    return 0
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    import components
+
+    if components.has_component(args.key):
+        return _describe_component(args.key)
+    if args.key in _models():
+        return _describe_model(args.key)
+    try:
+        components.get_component(args.key)  # raises with "Did you mean"
+    except KeyError as err:
+        close = [m for m in _models() if args.key in m or m in args.key]
+        extra = f" Models with a similar name: {', '.join(close)}." if close else ""
+        print(f"zoo describe: {err}{extra}", file=sys.stderr)
+    return 2
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    import torch
+
+    from components.attention import available_backends
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    lines = [
+        f"python        {platform.python_version()} ({platform.platform()})",
+        f"torch         {torch.__version__} (CUDA build {torch.version.cuda or 'none'})",
+        f"threads       {torch.get_num_threads()}",
+        f"device        {device}"
+        + (f" ({torch.cuda.get_device_name()})" if device == "cuda" and torch.cuda.is_available() else ""),
+    ]
+    for package in ("timm", "einops", "numpy", "safetensors", "diffusers", "xformers", "hypothesis"):
+        try:
+            version = importlib.import_module(package).__version__
+        except ImportError:
+            version = "not installed"
+        lines.append(f"{package:<13} {version}")
+    print("\n".join(lines))
+    print(f"attention backends on {device}:")
+    for name, why in available_backends(device).items():
+        print(f"  {name:<15} {'available' if why is None else 'unavailable: ' + why}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m zoo", description="video-diffusion-zoo: components, recipes and runs.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("list", help="list registered components and models (fnmatch PATTERN)")
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'attention/*' (default: all)")
+    p.add_argument("--kind", help="only this kind of component, e.g. 'attention' or 'sampler'")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("describe", help="summary, paper, signature and tiny config of a component or model")
+    p.add_argument("key", help="a registry key such as 'attention/temporal', or a model name such as 'vdm'")
+    p.set_defaults(func=cmd_describe)
+
+    p = sub.add_parser("env", help="versions, device, and which attention backends are available (and why not)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="device to report backends for (default: best here)")
+    p.set_defaults(func=cmd_env)
+
+    for name, (module_name, help_line) in _MODULE_COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        p = sub.add_parser(name, help=help_line, description=(module.__doc__ or help_line).strip().split("\n\n")[0])
+        module.add_arguments(p)
+        p.set_defaults(func=module.main)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, TypeError, KeyError) as err:
+        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        print(f"python -m zoo {args.command}: error: {message}", file=sys.stderr)
+        return 2
