@@ -14,7 +14,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from ..checks import check_video
-from .backends import attend
+from .backends import attend, attention_flops
 
 
 class MultiHeadAttention(nn.Module):
@@ -77,6 +77,33 @@ class MultiHeadAttention(nn.Module):
             nn.init.zeros_(self.to_out.weight)
             nn.init.zeros_(self.to_out.bias)
 
+    def project_q(self, x: Tensor) -> Tensor:
+        """Query heads ``(B, num_heads, N, head_dim)`` of tokens ``x`` ``(B, N, dim)`` (qk-norm applied)."""
+        return self.norm_q(rearrange(self.to_q(x), "b n (h d) -> b h n d", h=self.num_heads))
+
+    def project_kv(self, context: Tensor) -> tuple[Tensor, Tensor]:
+        """Key and value heads ``(B, num_heads, M, head_dim)`` of tokens ``context`` ``(B, M, context_dim)``."""
+        if context.shape[-1] != self.context_dim:
+            raise ValueError(
+                f"{type(self).__name__}: context must have width context_dim={self.context_dim}, "
+                f"got {context.shape[-1]} (shape {tuple(context.shape)})"
+            )
+        k = rearrange(self.to_k(context), "b m (h d) -> b h m d", h=self.num_heads)
+        v = rearrange(self.to_v(context), "b m (h d) -> b h m d", h=self.num_heads)
+        return self.norm_k(k), v
+
+    def attend_heads(self, q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None = None,
+                     causal: bool = False) -> Tensor:
+        """The attention core on projected heads, then the output projection: ``(B, N, dim)``.
+
+        ``mask`` is boolean (True = attend) or additive (a position bias), broadcastable to ``(B, num_heads, N, M)``.
+        """
+        out = attend(
+            q, k, v, mask=mask, causal=causal, backend=self.backend,
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        return self.out_dropout(self.to_out(rearrange(out, "b h n d -> b n (h d)")))
+
     def attend_tokens(
         self,
         x: Tensor,
@@ -90,24 +117,20 @@ class MultiHeadAttention(nn.Module):
         ``mask`` is boolean or additive, broadcastable to ``(B, num_heads, N, M)``. Returns ``(B, N, dim)``.
         """
         context = x if context is None else context
-        if context.shape[-1] != self.context_dim:
-            raise ValueError(
-                f"{type(self).__name__}: context must have width context_dim={self.context_dim}, "
-                f"got {context.shape[-1]} (shape {tuple(context.shape)})"
-            )
         if context.shape[0] != x.shape[0]:
             raise ValueError(
                 f"{type(self).__name__}: context batch {context.shape[0]} must match the query batch {x.shape[0]}"
             )
-        q = rearrange(self.to_q(x), "b n (h d) -> b h n d", h=self.num_heads)
-        k = rearrange(self.to_k(context), "b m (h d) -> b h m d", h=self.num_heads)
-        v = rearrange(self.to_v(context), "b m (h d) -> b h m d", h=self.num_heads)
-        q, k = self.norm_q(q), self.norm_k(k)
-        out = attend(
-            q, k, v, mask=mask, causal=causal, backend=self.backend,
-            dropout_p=self.dropout if self.training else 0.0,
-        )
-        return self.out_dropout(self.to_out(rearrange(out, "b h n d -> b n (h d)")))
+        k, v = self.project_kv(context)
+        return self.attend_heads(self.project_q(x), k, v, mask=mask, causal=causal)
+
+    def attention_flops(self, batch: int, n_q: int, n_k: int, *, causal: bool = False) -> float:
+        """``4·batch·num_heads·n_q·n_k·head_dim`` (halved when causal): one ``attend`` call's forward FLOPs."""
+        return attention_flops(batch, self.num_heads, n_q, n_k, self.head_dim, causal=causal)
+
+    def projection_flops(self, q_tokens: int, kv_tokens: int) -> float:
+        """Forward FLOPs of the projections: q and out over ``q_tokens`` tokens, k and v over ``kv_tokens``."""
+        return 2.0 * self.dim * (2 * q_tokens * self.dim + 2 * kv_tokens * self.context_dim)
 
     def check_input(self, x: Tensor) -> None:
         check_video(x, channels=self.dim, where=type(self).__name__)

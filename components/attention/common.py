@@ -16,3 +16,12 @@ BAD_INPUTS = (
 )
 
 VIDEO_INPUTS = video_inputs("dim")
+
+
+def video_shape(x_shape) -> tuple[int, int, int, int]:
+    """``(B, T, H, W)`` of a ``B C T H W`` shape (for ``flops``); ValueError for any other rank."""
+    shape = tuple(int(s) for s in x_shape)
+    if len(shape) != 5:
+        raise ValueError(f"x_shape must be a 5-D video shape B C T H W, got {shape}")
+    b, _, t, h, w = shape
+    return b, t, h, w

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from ..registry import register
 from .base import MultiHeadAttention
-from .common import BAD_INPUTS, TINY, VIDEO_INPUTS
+from .common import BAD_INPUTS, TINY, VIDEO_INPUTS, video_shape
 
 
 @register(
@@ -27,3 +27,9 @@ class SpacetimeAttention(MultiHeadAttention):
         tokens = rearrange(x, "b c t h w -> b (t h w) c")
         out = self.attend_tokens(tokens)
         return rearrange(out, "b (t h w) c -> b c t h w", t=t, h=h, w=w)
+
+    def flops(self, x_shape: tuple[int, ...], *, include_projections: bool = False) -> float:
+        """Forward FLOPs: B sequences of T·H·W tokens."""
+        b, t, h, w = video_shape(x_shape)
+        total = self.attention_flops(b, t * h * w, t * h * w)
+        return total + (self.projection_flops(b * t * h * w, b * t * h * w) if include_projections else 0.0)

@@ -1,0 +1,119 @@
+"""Cross-attention to conditioning tokens (text, CLIP image embeddings): every conditional model."""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import Tensor
+
+from ..examples import video_inputs
+from ..registry import BadInput, register
+from .base import MultiHeadAttention
+from .common import BAD_INPUTS
+
+
+_CONTEXT_LEN = 4
+
+
+def _context(cfg, frames, batch, generator):
+    return torch.randn(batch, _CONTEXT_LEN, cfg["context_dim"], generator=generator)
+
+
+def _bad(shape_of_context, x_shape=None):
+    def make(cfg):
+        x = torch.zeros(*(x_shape or (2, cfg["dim"], 2, 4, 4)))
+        return (x, torch.zeros(*shape_of_context(cfg))), {}
+    return make
+
+
+@register(
+    "attention", "cross", paper="Rombach et al. 2022 (LDM); Saharia et al. 2022 (Imagen)",
+    tiny=dict(dim=16, num_heads=2, context_dim=8), inputs=video_inputs("dim", context=_context),
+    properties=("frame_independent", "permutation_equivariant"),
+    bad_inputs=tuple(b for b in BAD_INPUTS if b.inputs is None) + (
+        BadInput(match="B C T H W", why="a 4-D image instead of a video",
+                 inputs=lambda cfg: ((torch.zeros(2, cfg["dim"], 8, 8), torch.zeros(2, 4, cfg["context_dim"])), {})),
+        BadInput(match="channels", why="channels != dim",
+                 inputs=_bad(lambda cfg: (2, 4, cfg["context_dim"]), x_shape=(2, 17, 2, 4, 4))),
+        BadInput(match="context_dim", inputs=_bad(lambda cfg: (2, 4, cfg["context_dim"] + 1)),
+                 why="context of the wrong width"),
+        BadInput(match="context batch", inputs=_bad(lambda cfg: (3, 4, cfg["context_dim"])), why="batch mismatch"),
+        BadInput(match="context", inputs=_bad(lambda cfg: (2, 3, 4, cfg["context_dim"])),
+                 why="a per-frame context for 3 frames on a 2-frame clip"),
+        BadInput(match="context_mask", why="a mask of the wrong shape",
+                 inputs=lambda cfg: ((torch.zeros(2, cfg["dim"], 2, 4, 4), torch.zeros(2, 4, cfg["context_dim"])),
+                                     {"context_mask": torch.ones(2, 5, dtype=torch.bool)})),
+    ),
+)
+class CrossAttention(MultiHeadAttention):
+    """Queries from the video (or tokens), keys/values from conditioning tokens ``context``.
+
+    Shapes:
+        ``x`` ``(B, C, T, H, W)`` (or tokens ``(B, N, dim)``) -> same shape.
+        ``context`` ``(B, M, context_dim)``, shared by all frames: queries ``"b c t h w -> b (t h w) c"``, one
+        sequence per video (no context copied per frame); or per-frame ``(B, T, M, context_dim)`` (e.g. SVD's
+        first-frame CLIP context, or per-frame prompts): queries ``"b c t h w -> (b t) (h w) c"``, context
+        ``"b t m c -> (b t) m c"``.
+        ``context_mask`` (optional) ``(B, M)`` or ``(B, T, M)`` boolean, True = a real token (False = padding).
+            A query whose context is all padding has no keys: its output is NaN.
+
+    Each query token attends to the context independently, so the module is frame-independent and
+    permutation-equivariant over frames. ``zero_init=True`` makes a newly added conditioning branch start at 0.
+    """
+
+    def forward(self, x: Tensor, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
+        where = type(self).__name__
+        if x.ndim == 3:
+            if x.shape[-1] != self.dim:
+                raise ValueError(f"{where}: tokens x must have {self.dim} channels (B, N, dim), got {x.shape[-1]}")
+            if context.ndim != 3:
+                raise ValueError(
+                    f"{where}: with tokens x, context must be (B, M, context_dim), got {tuple(context.shape)}"
+                )
+            return self.attend_tokens(x, context, mask=self._mask(context_mask, context.shape[:2], where))
+        if x.ndim != 5:
+            raise ValueError(
+                f"{where}: x must be a 5-D video B C T H W or tokens (B, N, dim), "
+                f"got {x.ndim}-D shape {tuple(x.shape)}"
+            )
+        self.check_input(x)
+        b, _, t, h, w = x.shape
+        if context.ndim == 3:
+            queries = rearrange(x, "b c t h w -> b (t h w) c")
+            out = self.attend_tokens(queries, context, mask=self._mask(context_mask, context.shape[:2], where))
+            return rearrange(out, "b (t h w) c -> b c t h w", t=t, h=h, w=w)
+        if context.ndim != 4 or context.shape[1] != t:
+            raise ValueError(
+                f"{where}: context must be (B, M, context_dim) or per-frame (B, T={t}, M, context_dim), "
+                f"got shape {tuple(context.shape)}"
+            )
+        mask = self._mask(context_mask, context.shape[:3], where)
+        queries = rearrange(x, "b c t h w -> (b t) (h w) c")
+        out = self.attend_tokens(queries, rearrange(context, "b t m c -> (b t) m c"), mask=mask)
+        return rearrange(out, "(b t) (h w) c -> b c t h w", b=b, h=h, w=w)
+
+    @staticmethod
+    def _mask(context_mask: Tensor | None, expected: torch.Size, where: str) -> Tensor | None:
+        """``context_mask`` ``(B, [T,] M)`` -> boolean ``(B·[T], 1, 1, M)`` for ``attend``."""
+        if context_mask is None:
+            return None
+        if tuple(context_mask.shape) != tuple(expected) or context_mask.dtype != torch.bool:
+            raise ValueError(
+                f"{where}: context_mask must be a boolean tensor of shape {tuple(expected)} (True = real token), "
+                f"got {context_mask.dtype} {tuple(context_mask.shape)}"
+            )
+        return rearrange(context_mask.reshape(-1, expected[-1]), "b m -> b 1 1 m")
+
+    def flops(self, x_shape: tuple[int, ...], context_len: int = 77, *, include_projections: bool = False,
+              per_frame_context: bool = False) -> float:
+        """Forward FLOPs: every query token against ``context_len`` context tokens."""
+        shape = tuple(int(s) for s in x_shape)
+        if len(shape) == 3:
+            b, queries, frames = shape[0], shape[1], 1
+        elif len(shape) == 5:
+            b, queries, frames = shape[0], shape[2] * shape[3] * shape[4], shape[2]
+        else:
+            raise ValueError(f"x_shape must be B C T H W or B N C, got {shape}")
+        total = self.attention_flops(b, queries, context_len)
+        kv_tokens = b * context_len * (frames if per_frame_context else 1)
+        return total + (self.projection_flops(b * queries, kv_tokens) if include_projections else 0.0)
