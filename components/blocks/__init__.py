@@ -1,1 +1,35 @@
-"""blocks building blocks (registration happens on import)."""
+"""Composite blocks: res-block, spatial / temporal / spatiotemporal transformers, Tune-A-Video's block, the DiT
+adaLN-Zero block and the Video LDM / SVD alpha merge (registration happens on import)."""
+
+from . import (  # noqa: F401  (registration)
+    alpha_merge,
+    dit_adaln_zero,
+    resnet,
+    spatial_transformer,
+    spatiotemporal_transformer,
+    temporal_transformer,
+    tune_a_video,
+)
+from .alpha_merge import AlphaMerge
+from .dit_adaln_zero import DiTBlock
+from .resnet import ResnetBlock
+from .spatial_transformer import SpatialTransformer
+from .spatiotemporal_transformer import SpatiotemporalTransformer
+from .temporal_transformer import TemporalTransformer
+from .transformer import TransformerLayer, VideoTransformer
+from .tune_a_video import TUNE_A_VIDEO_TRAINABLE, TuneAVideoTransformer, set_tune_a_video_trainable
+
+
+__all__ = [
+    "TUNE_A_VIDEO_TRAINABLE",
+    "AlphaMerge",
+    "DiTBlock",
+    "ResnetBlock",
+    "SpatialTransformer",
+    "SpatiotemporalTransformer",
+    "TemporalTransformer",
+    "TransformerLayer",
+    "TuneAVideoTransformer",
+    "VideoTransformer",
+    "set_tune_a_video_trainable",
+]

@@ -1,0 +1,42 @@
+"""Pieces shared by the transformer blocks: the feed-forward choice and the channel checks.
+
+Not registered: a feed-forward is a timm ``Mlp`` (GELU) or ``GluMlp`` with GELU gating (GEGLU, as in Stable
+Diffusion's ``FeedForward``), picked by name so a block config stays plain JSON.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from timm.layers import GluMlp, Mlp
+from torch import Tensor, nn
+
+
+FEED_FORWARDS = ("geglu", "gelu", "gelu_tanh")
+
+
+def feed_forward(dim: int, mult: float = 4.0, kind: str = "geglu", *, dropout: float = 0.0, where: str = "",
+                 device=None, dtype=None) -> nn.Module:
+    """Token feed-forward ``(..., dim) -> (..., dim)`` with hidden width ``int(dim * mult)``.
+
+    ``geglu``: ``fc2(a * gelu(g))`` with ``[a, g] = fc1(x)`` (Shazeer 2020; SD's ``GEGLU``; fc1 is ``dim -> 2·hidden``).
+    ``gelu``: ``fc2(gelu(fc1(x)))``; ``gelu_tanh``: the same with the tanh approximation (DiT).
+    """
+    if kind not in FEED_FORWARDS:
+        raise ValueError(f"{where}: ff must be one of {FEED_FORWARDS}, got {kind!r}")
+    hidden = int(dim * mult)
+    if hidden <= 0:
+        raise ValueError(f"{where}: ff_mult must be positive, got {mult}")
+    factory = {"device": device, "dtype": dtype}
+    if kind == "geglu":
+        return GluMlp(dim, hidden_features=2 * hidden, act_layer=nn.GELU, gate_last=True, drop=dropout, **factory)
+    act = partial(nn.GELU, approximate="tanh") if kind == "gelu_tanh" else nn.GELU
+    return Mlp(dim, hidden_features=hidden, act_layer=act, drop=dropout, **factory)
+
+
+def check_context(context: Tensor | None, context_dim: int | None, where: str) -> None:
+    """A block with cross-attention needs ``context``; one without refuses it (shapes are checked by the attention)."""
+    if context_dim is None and context is not None:
+        raise ValueError(f"{where}: context given but the block was built without context_dim (no cross-attention)")
+    if context_dim is not None and context is None:
+        raise ValueError(f"{where}: context of shape (B, M, context_dim={context_dim}) is required")
