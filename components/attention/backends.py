@@ -50,12 +50,26 @@ def current_backend() -> str:
     return _CONTEXT_BACKEND.get() or "auto"
 
 
+def _causal_keep(n_q: int, n_k: int, device) -> Tensor:
+    """``(N_q, N_k)`` boolean: query i may attend to key j <= i (top-left aligned)."""
+    return torch.ones(n_q, n_k, dtype=torch.bool, device=device).tril()
+
+
+def _dense_bias(q: Tensor, k: Tensor, mask: Tensor | None, causal: bool) -> Tensor:
+    """The mask and causality as one additive ``(B, heads, N_q, N_k)`` bias, for kernels that take only a bias."""
+    full = (q.shape[0], q.shape[1], q.shape[2], k.shape[2])
+    bias = torch.zeros(full, dtype=q.dtype, device=q.device)
+    if mask is not None:
+        bias = bias.masked_fill(~mask.expand(full), float("-inf")) if mask.dtype == torch.bool else bias + mask
+    if causal:
+        bias = bias.masked_fill(~_causal_keep(full[2], full[3], q.device), float("-inf"))
+    return bias
+
+
 def _math_attention(q, k, v, mask, causal, scale, dropout_p):
     scores = torch.matmul(q, k.transpose(-2, -1)) * scale
     if causal:
-        n_q, n_k = q.shape[-2], k.shape[-2]
-        allowed = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).tril()
-        scores = scores.masked_fill(~allowed, float("-inf"))
+        scores = scores.masked_fill(~_causal_keep(q.shape[-2], k.shape[-2], q.device), float("-inf"))
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
     # softmax in fp32: bf16 exponentials lose ~2 digits, and a fully masked row must give 0/0 -> nan consistently
@@ -163,8 +177,7 @@ class _SDPABase(AttentionBackend):
 
     def run(self, q, k, v, mask, causal, scale, dropout_p):
         if mask is not None and causal:  # SDPA refuses both at once: fold causality into the mask
-            n_q, n_k = q.shape[-2], k.shape[-2]
-            tri = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).tril()
+            tri = _causal_keep(q.shape[-2], k.shape[-2], q.device)
             mask = (mask & tri) if mask.dtype == torch.bool else mask.masked_fill(~tri, float("-inf"))
             causal = False
         call = dict(attn_mask=mask, dropout_p=dropout_p, is_causal=causal, scale=scale)
@@ -239,20 +252,10 @@ class FlexBackend(AttentionBackend):
 
         from torch.nn.attention.flex_attention import flex_attention
 
-        bias = None
-        if mask is not None:
-            full = (q.shape[0], q.shape[1], q.shape[2], k.shape[2])
-            if mask.dtype == torch.bool:
-                bias = torch.zeros(full, dtype=q.dtype, device=q.device).masked_fill(~mask.expand(full), float("-inf"))
-            else:
-                bias = mask.to(q.dtype).expand(full)
+        bias = _dense_bias(q, k, mask, causal) if mask is not None or causal else None
 
         def score_mod(score, b, h, q_idx, kv_idx):
-            if bias is not None:
-                score = score + bias[b, h, q_idx, kv_idx]
-            if causal:
-                score = torch.where(q_idx >= kv_idx, score, float("-inf"))
-            return score
+            return score if bias is None else score + bias[b, h, q_idx, kv_idx]
 
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*flex_attention called without torch.compile.*")
@@ -278,19 +281,10 @@ class XformersBackend(AttentionBackend):
     def run(self, q, k, v, mask, causal, scale, dropout_p):
         import xformers.ops as xops
 
-        bias = None
         if causal and mask is None:
             bias = xops.LowerTriangularMask()
-        elif mask is not None or causal:
-            full = (q.shape[0], q.shape[1], q.shape[2], k.shape[2])
-            dense = torch.zeros(full, dtype=q.dtype, device=q.device)
-            if mask is not None:
-                dense = dense.masked_fill(~mask.expand(full), float("-inf")) if mask.dtype == torch.bool else (
-                    dense + mask.to(q.dtype))
-            if causal:
-                tri = torch.ones(full[-2:], dtype=torch.bool, device=q.device).tril()
-                dense = dense.masked_fill(~tri, float("-inf"))
-            bias = dense
+        else:
+            bias = _dense_bias(q, k, mask, causal) if mask is not None else None
         # xformers takes (B, N, heads, D)
         out = xops.memory_efficient_attention(
             q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_bias=bias, p=dropout_p, scale=scale
