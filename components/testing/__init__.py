@@ -1,1 +1,4 @@
-"""testing building blocks (registration happens on import)."""
+"""Test helpers for users and for the zoo's own tests: public hypothesis strategies (``strategies``).
+
+Needs the dev extra (hypothesis); never imported by ``import components``.
+"""

@@ -1,0 +1,192 @@
+"""Classifier-free guidance as denoiser wrappers: constant (two forms), per-frame ramp (SVD), oscillating (Imagen Video).
+
+A guided denoiser has the denoiser contract, ``G(x, sigma, *, uncond=None, **cond) -> x0``: it evaluates the
+conditional and unconditional branches in one batched call of the wrapped denoiser (inputs concatenated along the
+batch, conditional first) and combines the two x0 predictions. Guidance on x0 equals guidance on ε or v at the same
+level (each is affine in the other with the same coefficients for both branches). ``uncond`` gives the
+unconditional value of each conditioning keyword; a keyword missing from it is zeroed (VDM / SVD drop conditioning
+by zeroing it). The wrapped denoiser is not part of the config: ``build(config, denoiser=D)`` rebinds one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ..registry import BadInput, register
+from ._common import expand_to
+
+
+__all__ = ["ClassifierFreeGuidance", "OscillatingGuidance", "PerFrameGuidance", "cfg", "cfg_per_frame",
+           "oscillating"]
+
+FORMS = ("scale", "one_plus_w")
+
+
+class _Guided:
+    key = ""
+
+    def __init__(self, denoiser: Callable | None) -> None:
+        self.denoiser = denoiser
+
+    def branches(self, x: Tensor, sigma, uncond: dict | None, cond: dict, denoiser) -> tuple[Tensor, Tensor]:
+        """(x0 conditional, x0 unconditional) from one call on the doubled batch."""
+        net = denoiser if denoiser is not None else self.denoiser
+        if net is None:
+            raise ValueError(f"{self.key}: no denoiser bound; build('{self.key}', denoiser=D, ...) or pass denoiser=")
+        uncond = dict(uncond or {})
+        unknown = sorted(set(uncond) - set(cond))
+        if unknown:
+            raise ValueError(f"{self.key}: uncond has keys {unknown} that the conditional call lacks "
+                             f"(conditioning keys: {sorted(cond)})")
+        batched = {}
+        for k, v in cond.items():
+            if isinstance(v, Tensor):
+                u = uncond.get(k, torch.zeros_like(v))
+                if u.shape != v.shape:
+                    raise ValueError(f"{self.key}: uncond[{k!r}] must have the shape of {k} {tuple(v.shape)}, got "
+                                     f"{tuple(u.shape)}")
+                batched[k] = torch.cat([v, u.to(v.dtype)])
+            else:
+                batched[k] = v
+        sigma = torch.as_tensor(sigma, device=x.device)
+        sigma2 = torch.cat([sigma.expand(x.shape[0]), sigma.expand(x.shape[0])]) if sigma.ndim <= 1 else \
+            torch.cat([sigma, sigma])
+        out = net(torch.cat([x, x]), sigma2, **batched)
+        return out.chunk(2)
+
+    def combine(self, x0_cond: Tensor, x0_uncond: Tensor, scale) -> Tensor:
+        """x̃ = x_u + s (x_c − x_u), computed in fp32."""
+        c, u = x0_cond.float() if x0_cond.dtype != torch.float64 else x0_cond, x0_uncond.to(x0_cond.dtype)
+        u = u.to(c.dtype)
+        return torch.lerp(u, c, expand_to(torch.as_tensor(scale, dtype=c.dtype), c, "scale"))
+
+
+def _toy_denoiser(x: Tensor, sigma: Tensor, context: Tensor | None = None) -> Tensor:
+    """A stand-in conditional denoiser: x/(1 + σ²) plus the mean of ``context`` (B, K) per sample."""
+    s = sigma.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
+    out = x / (1 + s.square())
+    if context is not None:
+        out = out + context.mean(-1).reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
+    return out
+
+
+def _inputs(cfg, batch=2, generator=None):
+    x = torch.randn(batch, 3, 4, 2, 2, generator=generator) * 2
+    sigma = torch.rand(batch, generator=generator) + 0.2
+    return (x, sigma), {"context": torch.randn(batch, 5, generator=generator)}
+
+
+_BAD_UNCOND = BadInput(match="uncond has keys", inputs=lambda cfg: ((torch.zeros(2, 3, 4, 2, 2), torch.ones(2)),
+                                                                    {"uncond": {"text": torch.zeros(2, 5)}}))
+
+
+class ClassifierFreeGuidance(_Guided):
+    key = "guidance/cfg"
+
+    def __init__(self, denoiser, scale: float, form: str) -> None:
+        super().__init__(denoiser)
+        if form not in FORMS:
+            raise ValueError(f"guidance/cfg: form must be one of {FORMS}, got {form!r}")
+        self.scale, self.form = float(scale), form
+        # (1 + w) x_c − w x_u is the scale form with s = 1 + w
+        self.effective_scale = self.scale + 1 if form == "one_plus_w" else self.scale
+
+    def __call__(self, x: Tensor, sigma, *, uncond: dict | None = None, denoiser=None, **cond) -> Tensor:
+        c, u = self.branches(x, sigma, uncond, cond, denoiser)
+        return self.combine(c, u, self.effective_scale)
+
+
+@register("guidance", "cfg", paper="Ho & Salimans 2021 (CFG); VDM / Imagen Video (1+w) form",
+          tiny={"denoiser": _toy_denoiser, "scale": 2.0}, inputs=_inputs,
+          bad_inputs=[BadInput(match="form must be one of", init={"form": "w"}), _BAD_UNCOND])
+def cfg(denoiser: Callable | None = None, scale: float = 7.5, form: str = "scale") -> ClassifierFreeGuidance:
+    """Constant classifier-free guidance: ``form="scale"`` x̃ = x_u + s (x_c − x_u) (SD / sgm);
+    ``form="one_plus_w"`` x̃ = (1 + w) x_c − w x_u with w = ``scale`` (VDM, Imagen Video).
+
+    x ``(B, ...)``, sigma scalar or ``(B,)`` -> x0 of x's shape; one wrapped call on a batch of 2B.
+    """
+    g = ClassifierFreeGuidance(denoiser, scale, form)
+    g._component_config = {"type": "guidance/cfg", "scale": g.scale, "form": form}
+    return g
+
+
+class PerFrameGuidance(_Guided):
+    key = "guidance/cfg_per_frame"
+
+    def __init__(self, denoiser, min_scale: float, max_scale: float) -> None:
+        super().__init__(denoiser)
+        self.min_scale, self.max_scale = float(min_scale), float(max_scale)
+
+    def scales(self, frames: int, device=None) -> Tensor:
+        """The per-frame scales linspace(min, max, T), first frame lowest (SVD's LinearPredictionGuider)."""
+        return torch.linspace(self.min_scale, self.max_scale, frames, device=device)
+
+    def __call__(self, x: Tensor, sigma, *, uncond: dict | None = None, denoiser=None, **cond) -> Tensor:
+        if x.ndim != 5:
+            raise ValueError(f"guidance/cfg_per_frame: x must be a 5-D video B C T H W, got {x.ndim}-D shape "
+                             f"{tuple(x.shape)}")
+        c, u = self.branches(x, sigma, uncond, cond, denoiser)
+        return self.combine(c, u, self.scales(x.shape[2], x.device).reshape(1, 1, -1, 1, 1))
+
+
+@register("guidance", "cfg_per_frame", paper="Blattmann et al. 2023 (SVD), LinearPredictionGuider",
+          tiny={"denoiser": _toy_denoiser, "min_scale": 1.0, "max_scale": 2.5}, inputs=_inputs,
+          bad_inputs=[BadInput(match="5-D video", inputs=lambda cfg: ((torch.zeros(2, 3, 4, 4), torch.ones(2)), {})),
+                      _BAD_UNCOND])
+def cfg_per_frame(denoiser: Callable | None = None, min_scale: float = 1.0, max_scale: float = 2.5) -> PerFrameGuidance:
+    """SVD's per-frame guidance: frame f of a ``B C T H W`` sample gets scale linspace(min, max, T)[f].
+
+    svd: 1.0 → 2.5 (14 frames); svd_xt: 1.5 → 3.0 (papers.md §10.2). Scale form: x̃ = x_u + s_f (x_c − x_u).
+    """
+    g = PerFrameGuidance(denoiser, min_scale, max_scale)
+    g._component_config = {"type": "guidance/cfg_per_frame", "min_scale": g.min_scale, "max_scale": g.max_scale}
+    return g
+
+
+class OscillatingGuidance(_Guided):
+    key = "guidance/oscillating"
+
+    def __init__(self, denoiser, high: float, low: float, warmup_steps: int, calls_per_step: int) -> None:
+        super().__init__(denoiser)
+        if int(warmup_steps) < 0 or int(calls_per_step) < 1:
+            raise ValueError(f"guidance/oscillating: need warmup_steps >= 0 and calls_per_step >= 1, got "
+                             f"warmup_steps={warmup_steps}, calls_per_step={calls_per_step}")
+        self.high, self.low = float(high), float(low)
+        self.warmup_steps, self.calls_per_step = int(warmup_steps), int(calls_per_step)
+        self.calls = 0
+
+    def reset(self) -> None:
+        """Start a new sampling run (the step count restarts at 0)."""
+        self.calls = 0
+
+    def weight_at(self, step: int) -> float:
+        """w at sampler step ``step``: high during warm-up, then high, low, high, ..."""
+        if step < self.warmup_steps or (step - self.warmup_steps) % 2 == 0:
+            return self.high
+        return self.low
+
+    def __call__(self, x: Tensor, sigma, *, uncond: dict | None = None, denoiser=None, **cond) -> Tensor:
+        w = self.weight_at(self.calls // self.calls_per_step)
+        self.calls += 1
+        c, u = self.branches(x, sigma, uncond, cond, denoiser)
+        return self.combine(c, u, 1 + w)
+
+
+@register("guidance", "oscillating", paper="Ho et al. 2022 (Imagen Video), oscillating guidance",
+          tiny={"denoiser": _toy_denoiser, "high": 15.0, "low": 1.0, "warmup_steps": 8}, inputs=_inputs,
+          bad_inputs=[BadInput(match="calls_per_step >= 1", init={"calls_per_step": 0}), _BAD_UNCOND])
+def oscillating(denoiser: Callable | None = None, high: float = 15.0, low: float = 1.0, warmup_steps: int = 0,
+                calls_per_step: int = 1) -> OscillatingGuidance:
+    """Imagen Video's oscillating guidance in the (1 + w) form: w = ``high`` for ``warmup_steps`` steps, then
+    alternating high, low, high, ... per step (15 and 1 in the paper).
+
+    The wrapper counts its calls (``calls_per_step`` per sampler step: 1 for Euler/DDIM/DPM++, 2 for Heun's
+    interior steps is approximate); call ``reset()`` before each new sampling run.
+    """
+    g = OscillatingGuidance(denoiser, high, low, warmup_steps, calls_per_step)
+    g._component_config = {"type": "guidance/oscillating", "high": g.high, "low": g.low,
+                            "warmup_steps": g.warmup_steps, "calls_per_step": g.calls_per_step}
+    return g

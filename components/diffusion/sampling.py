@@ -1,0 +1,145 @@
+"""The sampler contract and what every sampler shares (k-diffusion's, with tests).
+
+``sample = build("sampler/KEY", **knobs)`` then ``sample(denoiser, x, sigmas, *, extra_args=None, callback=None,
+generator=None, noise_sampler=None)``: ``denoiser(x, sigma, **extra_args) -> x0`` in VE σ space, ``x`` the sample at
+``sigmas[0]`` (``B, ...``), ``sigmas`` a 1-D decreasing grid (usually ending in 0; increasing for inversion).
+
+Rules every sampler keeps: arithmetic in fp32 (float64 for float64 input); no host synchronisation inside the
+loop (the grid is checked once before it, per-step coefficients are precomputed as tensors, and the only python
+branches are on knobs and step indices); no ``no_grad`` (samplers are differentiable, e.g. for guidance).
+Fresh noise is ``torch.randn(x.shape, generator=generator)`` in draw order, or ``noise_sampler(k)`` for the k-th
+draw (k = 0, 1, ...) so a run can be replayed against another implementation with the same noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ..registry import BadInput
+from ._common import check_sigmas, compute_dtype
+
+
+__all__ = ["Sampler", "SAMPLER_BAD_INPUTS", "sampler_inputs"]
+
+
+class _Run:
+    """One call's state: the denoiser bound to its extra args, noise source, callback and progress."""
+
+    def __init__(self, denoiser, x: Tensor, extra_args, callback, generator, noise_sampler, progress) -> None:
+        self.denoiser, self.extra = denoiser, dict(extra_args or {})
+        self.callback, self.generator, self.noise_sampler = callback, generator, noise_sampler
+        self.progress, self.draws = progress, 0
+        self.ones = x.new_ones(x.shape[0])
+
+    def denoise(self, x: Tensor, sigma: Tensor) -> Tensor:
+        return self.denoiser(x, sigma * self.ones, **self.extra).to(x.dtype)
+
+    def noise(self, x: Tensor) -> Tensor:
+        k, self.draws = self.draws, self.draws + 1
+        if self.noise_sampler is not None:
+            return self.noise_sampler(k).to(device=x.device, dtype=x.dtype)
+        return torch.randn(x.shape, generator=self.generator, dtype=x.dtype, device=x.device)
+
+    def steps(self, n: int):
+        if not self.progress:
+            return range(n)
+        from tqdm.auto import tqdm
+
+        return tqdm(range(n))
+
+    def report(self, i: int, x: Tensor, sigma: Tensor, sigma_next: Tensor, denoised: Tensor) -> None:
+        if self.callback is not None:
+            self.callback({"i": i, "x": x, "sigma": sigma, "sigma_next": sigma_next, "denoised": denoised})
+
+
+class Sampler:
+    """Base class: checks the grid, upcasts, sets up the run, then calls ``_sample(run, x, sigmas)``."""
+
+    key = ""
+    increasing = False  # ddim_inversion walks from data to noise
+
+    def __init__(self, progress: bool = False) -> None:
+        self.progress = bool(progress)
+
+    def __call__(self, denoiser: Callable, x: Tensor, sigmas: Tensor, *, extra_args: dict | None = None,
+                 callback: Callable[[dict], None] | None = None, generator: torch.Generator | None = None,
+                 noise_sampler: Callable[[int], Tensor] | None = None, progress: bool | None = None) -> Tensor:
+        if not isinstance(x, Tensor) or not x.is_floating_point() or x.ndim < 1:
+            raise ValueError(f"{self.key}: x must be a floating-point tensor (B, ...), got "
+                             f"{getattr(x, 'shape', type(x).__name__)}")
+        sigmas = check_sigmas(sigmas, self.key, increasing=self.increasing)
+        dtype = compute_dtype(x, sigmas)
+        x, sigmas = x.to(dtype), sigmas.to(device=x.device, dtype=dtype)
+        run = _Run(denoiser, x, extra_args, callback, generator, noise_sampler,
+                   self.progress if progress is None else progress)
+        return self._sample(run, x, sigmas)
+
+    def _sample(self, run: _Run, x: Tensor, sigmas: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+def vp_levels(sigma: Tensor) -> tuple[Tensor, Tensor]:
+    """(α, σ_VP) of VE levels: α = 1/sqrt(1 + σ²), σ_VP = σ α (0 -> (1, 0))."""
+    alpha = torch.rsqrt(1 + sigma.square())
+    return alpha, sigma * alpha
+
+
+def safe_div(num: Tensor, den: Tensor) -> Tensor:
+    """num/den with 0 where den == 0 (coefficients of a final step to σ = 0)."""
+    return torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), torch.zeros_like(num))
+
+
+# ------------------------------------------------------------------- registry metadata shared by the samplers
+def _tiny_denoiser():
+    from .denoisers import _TINY_COV, _TINY_MEAN, gaussian_denoiser
+
+    return gaussian_denoiser(_TINY_MEAN, _TINY_COV)
+
+
+def sampler_inputs(cfg, batch=2, generator=None):
+    """A 4-feature Gaussian data set's exact denoiser, x at σ_max = 20 and an 8-step Karras grid."""
+    from .schedules import karras_sigmas
+
+    sigmas = karras_sigmas(8, 0.01, 20.0)
+    x = torch.randn(batch, 4, generator=generator) * sigmas[0]
+    # noise from a stateless source, so two calls on the same inputs see the same noise
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    return (_tiny_denoiser(), x, sigmas), {"noise_sampler": _SeededNoise(tuple(x.shape), seed)}
+
+
+def inversion_inputs(cfg, batch=2, generator=None):
+    from .schedules import karras_sigmas
+
+    sigmas = karras_sigmas(8, 0.01, 20.0).flip(0)
+    return (_tiny_denoiser(), torch.randn(batch, 4, generator=generator), sigmas), {}
+
+
+class _SeededNoise:
+    """noise_sampler whose k-th draw is a fixed function of (seed, k)."""
+
+    def __init__(self, shape: tuple[int, ...], seed: int) -> None:
+        self.shape, self.seed = shape, seed
+
+    def __call__(self, k: int) -> Tensor:
+        return torch.randn(self.shape, generator=torch.Generator().manual_seed(self.seed + 7919 * k))
+
+
+def sampler_output_shape(cfg, denoiser, x, sigmas, **kwargs):
+    return tuple(x.shape)
+
+
+SAMPLER_BAD_INPUTS = (
+    BadInput(match="sigmas must be strictly decreasing",
+             inputs=lambda cfg: ((_tiny_denoiser(), torch.zeros(2, 4), torch.tensor([1.0, 2.0, 0.0])), {})),
+    BadInput(match="sigmas must be non-negative",
+             inputs=lambda cfg: ((_tiny_denoiser(), torch.zeros(2, 4), torch.tensor([1.0, 0.5, -0.1])), {})),
+)
+INVERSION_BAD_INPUTS = (
+    BadInput(match="sigmas must be strictly increasing",
+             inputs=lambda cfg: ((_tiny_denoiser(), torch.zeros(2, 4), torch.tensor([0.0, 2.0, 1.0])), {})),
+)
+SQRT2_MINUS_1 = math.sqrt(2.0) - 1.0
