@@ -1,0 +1,119 @@
+"""Shape tables per registry kind, and how a registry entry's tiny config is scaled up to them.
+
+Three tiers: ``quick`` uses each entry's own ``tiny`` config and ``inputs(tiny, frames=T, batch=B, generator=g)``
+(smoke runs, CI); ``cpu`` is sized so the CPU suites finish in minutes on 2 cores; ``gpu`` is the recipe shapes of
+perf.md §3.3/§6/§8: SD-1.5 spatial levels with head dims 40/80/160, temporal attention over F ∈ {8, 16, 25} frames
+with B·H·W large (2·64·64 positions × 8 heads = 65,536 rows, one past the CUDA grid limit), full spacetime at
+16 × 32 × 32 tokens, sparse-causal / cross-frame at 24 frames of 64 × 64, text cross-attention with 77 tokens.
+
+Tables are keyed by the entry's *name* with a ``"*"`` default, so a newly registered variant is benchmarked at the
+default shape without an edit here; add a row only to give it its recipe shape.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One benchmark shape: the video ``(batch, C, frames, height, width)`` and the config overrides."""
+
+    batch: int
+    frames: int
+    height: int
+    width: int
+    channels: int | None = None
+    head_dim: int | None = None
+    context_len: int | None = None
+    extra: dict = field(default_factory=dict, hash=False)
+
+    @property
+    def label(self) -> str:
+        parts = [f"B{self.batch}", f"T{self.frames}", f"{self.height}x{self.width}"]
+        if self.channels:
+            parts.append(f"C{self.channels}")
+        if self.head_dim:
+            parts.append(f"d{self.head_dim}")
+        if self.context_len:
+            parts.append(f"ctx{self.context_len}")
+        return " ".join(parts)
+
+
+def _attn(batch, frames, hw, channels, head_dim, **kw) -> Shape:
+    return Shape(batch, frames, hw, hw, channels, head_dim, **kw)
+
+
+ATTENTION = {
+    "gpu": {
+        "spatial": [_attn(2, 16, 64, 320, 40), _attn(2, 16, 32, 640, 80), _attn(2, 16, 16, 1280, 160)],
+        "temporal": [_attn(2, f, 64, 320, 40) for f in (8, 16, 25)],
+        "spacetime": [_attn(1, 16, 32, 512, 64), _attn(1, 16, 32, 1024, 128)],
+        "sparse_causal": [_attn(1, 24, 64, 320, 40)],
+        "cross_frame": [_attn(1, 24, 64, 320, 40)],
+        "fully_cross_frame": [_attn(1, 24, 64, 320, 40)],
+        "cross": [_attn(2, 16, 64, 320, 40, context_len=77, extra={"context_dim": 768})],
+        "*": [_attn(1, 16, 32, 320, 40)],
+    },
+    "cpu": {
+        "spatial": [_attn(1, 4, 16, 320, 40), _attn(1, 4, 16, 640, 80), _attn(1, 4, 8, 1280, 160)],
+        "temporal": [_attn(1, f, 8, 320, 40) for f in (8, 16, 25)],
+        "spacetime": [_attn(1, 8, 8, 512, 64)],
+        "cross": [_attn(1, 8, 8, 320, 40, context_len=77, extra={"context_dim": 768})],
+        "*": [_attn(1, 8, 8, 320, 40)],
+    },
+}
+
+# Convolutions and blocks: SD-1.5 UNet levels on GPU, a small level on CPU. Head dim applies to blocks with attention.
+CONV = {
+    "gpu": {"*": [Shape(1, 16, 64, 64, 320, 40), Shape(1, 16, 32, 32, 640, 80)]},
+    "cpu": {"*": [Shape(1, 8, 16, 16, 64, 32)]},
+}
+BLOCK = {
+    "gpu": {"*": [Shape(1, 16, 64, 64, 320, 40), Shape(1, 16, 32, 32, 640, 80)]},
+    "cpu": {"*": [Shape(1, 8, 16, 16, 64, 32)]},
+}
+
+# Constructor keywords that are channel widths: scaled together so ratios in the tiny config are kept.
+CHANNEL_KEYS = ("dim", "channels", "in_channels", "out_channels", "hidden_dim", "inner_dim", "mid_channels",
+                "out_dim", "emb_dim", "emb_channels", "temb_channels", "temb_dim", "time_embed_dim", "cond_dim",
+                "context_dim")
+
+
+def shapes_for(table: dict, name: str, tier: str) -> list[Shape | None]:
+    """Shapes of entry ``name`` at ``tier``; ``[None]`` in the quick tier (tiny config and the entry's own inputs)."""
+    if tier == "quick":
+        return [None]
+    rows = table[tier]
+    return list(rows.get(name, rows["*"]))
+
+
+def _accepts(obj, key: str) -> bool:
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return False
+    return key in params
+
+
+def scaled_config(obj, tiny: dict, shape: Shape | None) -> dict:
+    """The tiny config scaled to ``shape``: channel keys by one factor, heads from ``head_dim``, extras if accepted."""
+    cfg = dict(tiny)
+    if shape is None:
+        return cfg
+    base_key = next((k for k in CHANNEL_KEYS if isinstance(cfg.get(k), int)), None)
+    if shape.channels and base_key:
+        factor = shape.channels / cfg[base_key]
+        for key in CHANNEL_KEYS:
+            if isinstance(cfg.get(key), int):
+                cfg[key] = max(1, round(cfg[key] * factor))
+    if shape.head_dim and shape.channels:
+        if "num_heads" in cfg:
+            cfg["num_heads"] = max(1, shape.channels // shape.head_dim)
+        if "head_dim" in cfg:
+            cfg["head_dim"] = shape.head_dim
+    for key, value in shape.extra.items():
+        if key in cfg or _accepts(obj, key):
+            cfg[key] = value
+    return cfg
