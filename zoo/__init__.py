@@ -1,0 +1,124 @@
+"""video-diffusion-zoo recipes: every paper's model as a declared preset of a registered network.
+
+    import zoo
+    zoo.list_models("vdm*")                          # ['vdm']
+    zoo.get_recipe("vdm")                            # presets, paper, published params, sampling defaults
+    zoo.create_model("vdm", preset="tiny")           # nn.Module
+    zoo.count_parameters("dit_xl_2", preset="paper") # 675,129,632, built on the meta device
+    zoo.create_pipeline("vdm", preset="demo")        # model + denoiser adapter + sampler (+ guidance)
+
+Recipes live one per paper in ``zoo/<paper>.py`` and hold declarations only; layers come from ``components``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+import components
+
+from . import sora_dit, vdm  # noqa: F401  (recipe registration)
+from .recipe import (
+    Preset,
+    Published,
+    Recipe,
+    Sampling,
+    UnknownModelError,
+    get_recipe,
+    list_models,
+    register_recipe,
+)
+
+
+__all__ = [
+    "Preset",
+    "Published",
+    "Recipe",
+    "Sampling",
+    "UnknownModelError",
+    "count_parameters",
+    "create_model",
+    "create_pipeline",
+    "describe_model",
+    "get_recipe",
+    "list_models",
+    "preset_config",
+    "register_recipe",
+]
+
+
+def preset_config(name: str, preset: str = "tiny", **overrides: Any) -> dict:
+    """The declarative config ``{"type": <net key>, ...}`` that ``components.build`` turns into the model."""
+    recipe = get_recipe(name)
+    return {"type": recipe.net, **dict(recipe.preset(preset).config), **overrides}
+
+
+def create_model(
+    name: str,
+    preset: str = "tiny",
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+    **overrides: Any,
+) -> nn.Module:
+    """Build ``name`` at ``preset`` size; ``overrides`` replace constructor keywords of the preset.
+
+    Unknown override names raise ``TypeError`` with suggestions (the registry's strict ``build``).
+    ``device="meta"`` builds without allocating memory.
+    """
+    config = preset_config(name, preset, **overrides)
+    key = config.pop("type")
+    if device is not None and torch.device(device).type == "meta":
+        with torch.device("meta"):
+            model = components.build(key, **config)
+    else:
+        model = components.build(key, **config)
+        if device is not None:
+            model = model.to(device)
+    if dtype is not None:
+        model = model.to(dtype)
+    return model
+
+
+def count_parameters(name: str, preset: str = "paper", *, trainable_only: bool = False, **overrides: Any) -> int:
+    """Number of parameters of ``name`` at ``preset`` size, counted on the meta device (no memory is allocated).
+
+    Counts every ``nn.Parameter`` the way the reference code does (``sum(p.numel() for p in m.parameters())``,
+    frozen ones included) unless ``trainable_only``.
+    """
+    model = create_model(name, preset, device="meta", **overrides)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def create_pipeline(name: str, preset: str = "tiny", *, model: nn.Module | None = None, **overrides: Any):
+    """Model + denoiser adapter + sampler (+ guidance) from the recipe's sampling defaults; see ``zoo.pipeline``."""
+    from .pipeline import Pipeline
+
+    recipe = get_recipe(name)
+    if model is None:
+        model = create_model(name, preset, **overrides)
+    return Pipeline.from_recipe(recipe, preset, model)
+
+
+def describe_model(name: str) -> str:
+    """A readable summary of a recipe: paper, net, presets with sample shape and parameter counts (ours vs
+    published), sampling defaults."""
+    recipe = get_recipe(name)
+    lines = [f"{recipe.name}: {recipe.summary}", f"  paper:        {recipe.paper}", f"  net:          {recipe.net}",
+             f"  conditioning: {', '.join(recipe.conditioning) or 'none'}"]
+    if recipe.reconstruction:
+        lines.append("  NOTE: a reconstruction - the paper does not publish this architecture")
+    lines.append("  presets:")
+    for preset_name, preset in recipe.presets.items():
+        ours = count_parameters(name, preset_name)
+        pub = preset.published
+        published = "-" if pub is None or pub.params is None else f"{pub.params:,} {pub.source}"
+        shape = "x".join(str(s) for s in preset.sample_shape)
+        lines.append(f"    {preset_name:<12} C,T,H,W={shape:<14} params {ours:>15,}  published {published}")
+    s = recipe.sampling
+    lines.append(f"  sampling:     {s.schedule} {dict(s.schedule_kwargs)}, {s.parameterization}, {s.sampler} "
+                 f"{dict(s.sampler_kwargs)}, {s.steps} steps, guidance {s.guidance or 'none'} "
+                 f"{dict(s.guidance_kwargs) if s.guidance else ''}".rstrip())
+    return "\n".join(lines)

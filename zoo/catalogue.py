@@ -27,6 +27,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def config_text(value) -> str:
+    """Tiny configs are JSON, except wrappers whose config holds the object they wrap (a toy network): name it."""
+    return json.dumps(value, default=lambda obj: f"<{getattr(obj, '__qualname__', type(obj).__qualname__)}>")
+
+
 def render() -> str:
     import components
 
@@ -49,7 +54,7 @@ def render() -> str:
                   "|---|---|---|---|---|"]
         for key in kind_keys:
             e = components.get_component(key)
-            tiny = json.dumps(e.tiny) if e.tiny is not None else "—"
+            tiny = config_text(e.tiny) if e.tiny is not None else "—"
             claims = ", ".join(sorted(e.properties)) or ""
             lines.append(f"| `{key}` | {_cell(e.summary)} | {_cell(e.paper)} | `{_cell(tiny)}` | {claims} |")
         lines.append("")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
-import json
 import platform
 import sys
+
+from zoo.catalogue import config_text
 
 
 # Sub-commands implemented in modules of their own: name -> (module, help line).
@@ -71,7 +72,7 @@ def _describe_component(key: str) -> int:
     print(f"  paper:      {entry.paper}")
     print(f"  summary:    {entry.summary}")
     print(f"  signature:  {entry.name}{signature}")
-    print(f"  tiny:       {json.dumps(entry.tiny)}")
+    print(f"  tiny:       {config_text(entry.tiny)}")
     if entry.properties:
         print(f"  properties: {', '.join(sorted(entry.properties))}")
     return 0

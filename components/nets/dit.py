@@ -1,0 +1,171 @@
+"""SpaceTimeDiT: the one diffusion-transformer assembler (DiT on spacetime patches), configured by keys and sizes.
+
+Peebles & Xie 2023 (DiT, §3) on a video, as the Sora report describes it (a latent video cut into spacetime
+patches that a diffusion transformer denoises; papers.md §5):
+
+    tokens = PatchEmbed3d(x) + pos          embed/patch3d; fixed sin-cos positions (embed/sincos_3d, or 2-D per
+                                            frame, or 2-D + 1-D), stored as a frozen parameter like DiT's
+    c      = TimestepEmbedding(t) + Embedding(y) [+ MLP(added_cond)]     (DiT: c = t_emb + y_emb)
+    tokens = DiTBlock_k(tokens, c)          block/dit_adaln_zero × depth; the attention of block k follows
+                                            ``block_pattern`` (full spacetime / spatial / temporal / alternating)
+    out    = unpatchify(Linear(LN(tokens)·(1 + scale) + shift))    final adaLN layer; (shift, scale) = Linear(SiLU(c))
+
+Shapes: ``model(x, t, **cond)``, ``x`` ``(B, in_channels, T, H, W)``, ``t`` ``(B,)`` (DiT: integer steps 0…999,
+``time_scale=1``) -> ``(B, out_channels, T, H, W)`` with ``out_channels = 2·in_channels`` when ``learn_sigma``
+(ε and the interpolation of log Σ, improved DDPM). T, H, W must be divisible by the patch size.
+
+Init as DiT's ``initialize_weights``: blocks and patch embed by their components, timestep MLP N(0, 0.02), label
+table N(0, 0.02), the final layer's modulation and output Linear zeroed (so the net predicts 0 at init).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .. import registry
+from ..registry import BadInput, register
+from .conditioning import ConditioningEmbedding, check_cond_keywords, maybe_checkpoint, timesteps_for
+from .dit_parts import BLOCK_PATTERNS, POSITIONS, FinalAdaLN, dit_inputs, dit_output_shape, position_table
+
+
+TINY = dict(in_channels=4, input_size=(2, 8, 8), patch_size=(1, 2, 2), hidden_dim=32, depth=2, num_heads=2,
+            block_pattern="alternating", num_classes=10, class_dropout_prob=0.1, frequency_dim=32)
+
+
+def _bad(x_shape, t=None, **cond):
+    return lambda cfg: ((torch.zeros(*x_shape), torch.zeros(x_shape[0], dtype=torch.long) if t is None else t),
+                        cond)
+
+
+@register(
+    "net", "space_time_dit", paper="Peebles & Xie 2023 (DiT); Brooks et al. 2024 (Sora) spacetime patches",
+    tiny=TINY, inputs=dit_inputs, output_shape=dit_output_shape, tolerance={"bfloat16": 4e-2, "float16": 2e-2},
+    bad_inputs=[
+        BadInput(match="B C T H W", inputs=_bad((2, 4, 8, 8))),
+        BadInput(match="channels", inputs=_bad((2, 5, 2, 8, 8))),
+        BadInput(match="height=7 must be divisible by patch_size", inputs=_bad((2, 4, 2, 7, 8))),
+        BadInput(match="unknown conditioning keyword 'y'", error=TypeError,
+                 inputs=_bad((2, 4, 2, 8, 8), y=torch.zeros(2, dtype=torch.long))),
+        BadInput(match="not built to take 'context'", inputs=_bad((2, 4, 2, 8, 8), context=torch.zeros(2, 3, 8))),
+        BadInput(match="block_pattern", init={"block_pattern": "diagonal"}),
+        BadInput(match="pos_embed", init={"pos_embed": "learned"}),
+        BadInput(match="divisible by num_heads", init={"num_heads": 3}),
+    ],
+)
+class SpaceTimeDiT(nn.Module):
+    """Diffusion transformer on spacetime patches: ``(B, C, T, H, W), t -> (B, C_out, T, H, W)``.
+
+    Args:
+        in_channels: latent channels C.
+        out_channels: prediction channels (default ``2·C`` with ``learn_sigma``, else ``C``).
+        learn_sigma: predict the variance interpolation too (DiT, improved DDPM).
+        input_size: the ``(T, H, W)`` the frozen position table is stored for (DiT-XL/2: ``(1, 32, 32)``); other
+            sizes get the same fixed function computed on the fly.
+        patch_size: ``(p_t, p_h, p_w)`` (int: ``(1, p, p)``).
+        hidden_dim, depth, num_heads: width D, number of blocks, heads (``D % num_heads == 0``).
+        mlp_ratio: block MLP width over D.
+        block_pattern: the attention of each block: ``"full"`` (all T·H·W tokens, Sora-style), ``"spatial"``
+            (per frame: an image DiT), ``"temporal"``, ``"alternating"`` (spatial, temporal, …; Latte), or a list of
+            ``attention/<name>`` names, one per block.
+        pos_embed: ``"sincos_3d"``, ``"sincos_2d"`` (per frame, the image DiT's table) or ``"sincos_2d_1d"``
+            (2-D per frame + 1-D over frames, both full width).
+        num_classes, class_dropout_prob: class-label conditioning with a null row for CFG (DiT: 1000, 0.1).
+        added_cond_dim: a conditioning vector through an MLP, added to c.
+        frequency_dim: timestep sinusoid width (DiT 256); time_scale: multiplies t first (1: integer steps).
+        qk_norm: LayerNorm on queries and keys in every block.
+        gradient_checkpointing: recompute each block in the backward pass.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 4,
+        out_channels: int | None = None,
+        *,
+        learn_sigma: bool = True,
+        input_size: Sequence[int] = (1, 32, 32),
+        patch_size: int | Sequence[int] = (1, 2, 2),
+        hidden_dim: int = 1152,
+        depth: int = 28,
+        num_heads: int = 16,
+        mlp_ratio: float = 4.0,
+        block_pattern: str | Sequence[str] = "full",
+        pos_embed: str = "sincos_3d",
+        num_classes: int | None = None,
+        class_dropout_prob: float = 0.1,
+        added_cond_dim: int | None = None,
+        frequency_dim: int = 256,
+        time_scale: float = 1.0,
+        qk_norm: bool = False,
+        gradient_checkpointing: bool = False,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        where = type(self).__name__
+        factory = {"device": device, "dtype": dtype}
+        if isinstance(block_pattern, str):
+            if block_pattern not in BLOCK_PATTERNS:
+                raise ValueError(f"{where}: block_pattern must be one of {tuple(BLOCK_PATTERNS)} or a list of "
+                                 f"attention names, got {block_pattern!r}")
+            attentions = [BLOCK_PATTERNS[block_pattern][i % len(BLOCK_PATTERNS[block_pattern])] for i in range(depth)]
+        else:
+            attentions = list(block_pattern)
+            if len(attentions) != depth:
+                raise ValueError(f"{where}: block_pattern lists {len(attentions)} attentions for depth={depth}")
+        if pos_embed not in POSITIONS:
+            raise ValueError(f"{where}: pos_embed must be one of {POSITIONS}, got {pos_embed!r}")
+        if len(input_size) != 3:
+            raise ValueError(f"{where}: input_size must be (T, H, W), got {input_size!r}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels or (2 * in_channels if learn_sigma else in_channels)
+        self.hidden_dim, self.pos_embed_kind = hidden_dim, pos_embed
+        self.gradient_checkpointing = gradient_checkpointing
+        self.supported_cond = tuple(name for name, on in (
+            ("class_labels", num_classes is not None), ("added_cond", added_cond_dim is not None)) if on)
+
+        self.patch = registry.build("embed/patch3d", in_channels=in_channels, dim=hidden_dim,
+                                    patch_size=patch_size, **factory)
+        self.patch_size = self.patch.patch_size
+        grid = self.patch.grid_size((1, in_channels, *input_size))
+        self.input_grid = tuple(grid)
+        table = position_table(pos_embed, hidden_dim, grid, device=device)
+        self.pos_embed = nn.Parameter(table.to(dtype or torch.get_default_dtype())[None], requires_grad=False)
+        self.embed = ConditioningEmbedding(
+            hidden_dim, freq_dim=frequency_dim, flavour="dit", time_scale=time_scale, num_classes=num_classes,
+            class_dropout_prob=class_dropout_prob, added_cond_dim=added_cond_dim, **factory)
+        self.blocks = nn.ModuleList(
+            registry.build("block/dit_adaln_zero", dim=hidden_dim, num_heads=num_heads, cond_dim=hidden_dim,
+                           attention=name, mlp_ratio=mlp_ratio, qk_norm=qk_norm, **factory)
+            for name in attentions
+        )
+        self.final = FinalAdaLN(hidden_dim, self.out_channels * self.patch_size[0] * self.patch_size[1]
+                                * self.patch_size[2], **factory)
+
+    def set_gradient_checkpointing(self, enabled: bool = True) -> SpaceTimeDiT:
+        self.gradient_checkpointing = enabled
+        return self
+
+    def positions(self, grid: tuple[int, int, int], like: Tensor) -> Tensor:
+        """``(1, N, D)`` fixed positions of a token grid (the stored table when it is the grid it was built for)."""
+        if tuple(grid) == self.input_grid:
+            return self.pos_embed.to(like.dtype)
+        return position_table(self.pos_embed_kind, self.hidden_dim, grid, device=like.device)[None].to(like.dtype)
+
+    def forward(self, x: Tensor, t, **cond) -> Tensor:
+        where = type(self).__name__
+        check_cond_keywords(cond, self.supported_cond, where)
+        tokens = self.patch(x)
+        grid = self.patch.grid_size(x.shape)
+        tokens = tokens + self.positions(grid, tokens)
+        c = self.embed(timesteps_for(t, x, where), cond.get("class_labels"), cond.get("added_cond"))
+        for block in self.blocks:
+            tokens = maybe_checkpoint(self.gradient_checkpointing and self.training, _run_block, block, tokens, c,
+                                      grid)
+        return self.patch.unpatchify(self.final(tokens, c), grid, self.out_channels)
+
+
+def _run_block(block: nn.Module, tokens: Tensor, c: Tensor, grid) -> Tensor:
+    return block(tokens, c, grid=grid)

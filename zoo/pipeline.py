@@ -1,0 +1,112 @@
+"""``zoo.create_pipeline``: a recipe's model wired to the diffusion components its sampling defaults name.
+
+    pipe = zoo.create_pipeline("vdm", preset="demo")
+    video = pipe(num_frames=8, steps=50, seed=0)          # (B, C, T, H, W)
+
+The model (a VP network ``model(z, t, **cond)``) becomes a VE denoiser through ``denoiser/vp`` (its schedule and
+parameterization from the recipe), optionally wrapped by the recipe's guidance (``guidance/cfg`` …), and is
+sampled by the recipe's sampler on the schedule's σ grid. Nothing here is model-specific: every piece is a registry
+key in ``Recipe.sampling``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+import components
+
+from .recipe import Recipe, Sampling
+
+
+def _strip(key: str, kind: str) -> str:
+    return key.split("/", 1)[1] if key.startswith(f"{kind}/") else key
+
+
+class _MeanHead:
+    """A learned-Σ network's first ``channels`` output channels (the ε / v / x0 prediction; DiT's ``[:, :C]``)."""
+
+    def __init__(self, model: nn.Module, channels: int) -> None:
+        self.model, self.channels = model, channels
+
+    def __call__(self, z: Tensor, t: Tensor, **cond) -> Tensor:
+        return self.model(z, t, **cond)[:, : self.channels]
+
+
+@dataclass
+class Pipeline:
+    """Model + denoiser + sampler (+ guidance) of one recipe preset; call it to sample ``(B, C, T, H, W)`` videos."""
+
+    model: nn.Module
+    schedule: Any
+    denoiser: Any
+    sampler: Any
+    guidance: Any
+    sampling: Sampling
+    sample_shape: tuple[int, int, int, int]
+    name: str = ""
+    preset: str = ""
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe, preset: str, model: nn.Module) -> Pipeline:
+        sampling = recipe.sampling_for(preset)
+        schedule = components.build(sampling.schedule, **dict(sampling.schedule_kwargs))
+        channels = recipe.preset(preset).channels
+        net = _MeanHead(model, channels) if getattr(model, "out_channels", channels) == 2 * channels else model
+        denoiser = components.build(
+            "denoiser/vp", model=net, schedule=schedule,
+            parameterization=_strip(sampling.parameterization, "parameterization"),
+            model_time="t" if sampling.time_input == "continuous" else "timestep")
+        guidance = (components.build(sampling.guidance, denoiser=denoiser, **dict(sampling.guidance_kwargs))
+                    if sampling.guidance else None)
+        sampler = components.build(sampling.sampler, **dict(sampling.sampler_kwargs))
+        return cls(model, schedule, denoiser, sampler, guidance, sampling, recipe.preset(preset).sample_shape,
+                   recipe.name, preset)
+
+    def null_condition(self, cond: dict) -> dict:
+        """The unconditional branch for guidance: the null class label for ``class_labels``, zeros otherwise."""
+        uncond = {}
+        for key, value in cond.items():
+            if key == "class_labels":
+                null = getattr(getattr(self.model, "embed", None), "num_classes", None)
+                if null is None:
+                    raise ValueError("guidance on class_labels needs a model with a null class (class_dropout_prob)")
+                uncond[key] = torch.full_like(value, null)
+            elif isinstance(value, Tensor):
+                uncond[key] = torch.zeros_like(value)
+        return uncond
+
+    @torch.no_grad()
+    def __call__(self, num_frames: int | None = None, steps: int | None = None, seed: int = 0, batch_size: int = 1,
+                 *, height: int | None = None, width: int | None = None, guidance: bool | None = None,
+                 generator: torch.Generator | None = None, progress: bool = False, **cond) -> Tensor:
+        """Sample ``(batch_size, C, num_frames, H, W)`` from pure noise; ``cond`` goes to the model each step.
+
+        Guidance (if the recipe declares one) is applied when conditioning is given, unless ``guidance=False``.
+        """
+        c, t, h, w = self.sample_shape
+        t, h, w = num_frames or t, height or h, width or w
+        steps = steps or self.sampling.steps
+        if batch_size < 1 or steps < 1 or t < 1:
+            raise ValueError(f"pipeline: batch_size, steps and num_frames must be >= 1, got {batch_size}, {steps}, "
+                             f"{t}")
+        device = next(self.model.parameters()).device
+        dtype = next(self.model.parameters()).dtype
+        generator = generator or torch.Generator(device=device).manual_seed(seed)
+        sigmas = self.schedule.sigmas(steps).to(device)
+        x = torch.randn(batch_size, c, t, h, w, generator=generator, device=device) * sigmas[0]
+        use_guidance = self.guidance is not None and bool(cond) and guidance is not False
+        if use_guidance:
+            denoiser, extra = self.guidance, {**cond, "uncond": self.null_condition(cond)}
+        else:
+            denoiser, extra = self.denoiser, cond
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            out = self.sampler(denoiser, x, sigmas, extra_args=extra, generator=generator, progress=progress)
+        finally:
+            self.model.train(was_training)
+        return out.to(dtype)

@@ -1,0 +1,158 @@
+"""The recipe format: a paper's model as data (presets of a registered net, published numbers, sampling defaults).
+
+A recipe names its network by registry key (``"net/space_time_unet"``) and fills in sizes per preset; it never
+defines a layer. ``register_recipe`` adds it to the zoo's own name table (``zoo.list_models``); lookups of unknown
+names fail with "Did you mean …".
+
+Provenance tags on published numbers follow ``papers.md``: ``[V-paper]`` read in the paper, ``[V-code]`` read in the
+official code, ``[C]`` computed by instantiating the reference implementation, ``[S]`` a secondary source,
+``[M]`` from memory / not re-verified.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+
+__all__ = ["Preset", "Published", "Recipe", "Sampling", "UnknownModelError", "get_recipe", "list_models",
+           "register_recipe"]
+
+PROVENANCE = ("[V-paper]", "[V-code]", "[C]", "[S]", "[M]", "[ours]")
+COND_KEYWORDS = ("context", "concat", "added_cond", "class_labels", "frame_mask")
+
+
+class UnknownModelError(KeyError):
+    """A model name that is not a registered recipe. The message names the closest ones."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published (or computed-reference) parameter count with where it comes from."""
+
+    params: int | None
+    source: str
+    note: str = ""
+
+    def __post_init__(self):
+        if not any(self.source.startswith(tag) for tag in PROVENANCE):
+            raise ValueError(f"Published.source must start with a provenance tag {PROVENANCE}, got {self.source!r}")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Diffusion settings, all by registry key of ``components/diffusion``."""
+
+    schedule: str
+    parameterization: str
+    sampler: str
+    steps: int
+    schedule_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    sampler_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    guidance: str | None = None
+    guidance_kwargs: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"scale": 1.5}
+    time_input: str = "continuous"  # "continuous": t in [0, 1]; "discrete": integer step index
+
+    def __post_init__(self):
+        if self.time_input not in ("continuous", "discrete"):
+            raise ValueError(f"Sampling.time_input must be 'continuous' or 'discrete', got {self.time_input!r}")
+
+    def replace(self, **changes) -> Sampling:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One size of a recipe: the net's constructor keywords and the sample shape in model space (C, T, H, W)."""
+
+    config: Mapping[str, Any]
+    channels: int
+    frames: int
+    height: int
+    width: int
+    published: Published | None = None
+    note: str = ""
+    sampling: Mapping[str, Any] = field(default_factory=dict)  # overrides of the recipe's Sampling fields
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int, int]:
+        return (self.channels, self.frames, self.height, self.width)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A paper's model: ``net`` (registry key), ``presets`` by name, sampling defaults and provenance."""
+
+    name: str
+    paper: str
+    net: str
+    presets: Mapping[str, Preset]
+    sampling: Sampling
+    summary: str = ""
+    conditioning: tuple[str, ...] = ()
+    reconstruction: bool = False  # True: the architecture is not published; the recipe is our reconstruction
+
+    def __post_init__(self):
+        if not re.match(r"^[a-z][a-z0-9_]*$", self.name):
+            raise ValueError(f"Recipe.name must be lowercase snake_case, got {self.name!r}")
+        if "tiny" not in self.presets:
+            raise ValueError(f"recipe {self.name!r} must declare a 'tiny' preset (CPU tests build every recipe)")
+        unknown = [c for c in self.conditioning if c not in COND_KEYWORDS]
+        if unknown:
+            raise ValueError(f"recipe {self.name!r}: conditioning {unknown} not among the shared keywords "
+                             f"{COND_KEYWORDS}")
+        object.__setattr__(self, "presets", MappingProxyType(dict(self.presets)))
+
+    def preset(self, name: str) -> Preset:
+        try:
+            return self.presets[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self.presets), n=3, cutoff=0.4)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise KeyError(f"recipe {self.name!r} has no preset {name!r}.{hint} "
+                           f"Presets: {', '.join(self.presets)}") from None
+
+    def sampling_for(self, preset: str) -> Sampling:
+        """The sampling defaults with the preset's overrides applied."""
+        return self.sampling.replace(**dict(self.preset(preset).sampling))
+
+
+_RECIPES: dict[str, Recipe] = {}
+
+
+def register_recipe(recipe: Recipe) -> Recipe:
+    if recipe.name in _RECIPES:
+        raise ValueError(f"register_recipe: duplicate model name {recipe.name!r}")
+    _RECIPES[recipe.name] = recipe
+    return recipe
+
+
+def _natural_key(text: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching the fnmatch ``pattern``, naturally sorted."""
+    return sorted((n for n in _RECIPES if fnmatch.fnmatchcase(n, pattern)), key=_natural_key)
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe of ``name``; ``UnknownModelError`` (a ``KeyError``) with suggestions when it does not exist."""
+    if not isinstance(name, str):
+        raise TypeError(f"model name must be a string, got {type(name).__name__}")
+    try:
+        return _RECIPES[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(_RECIPES), n=3, cutoff=0.5)
+        hint = f"Did you mean {', '.join(repr(c) for c in close)}?" if close else "Did you mean none of them?"
+        raise UnknownModelError(f"Unknown model {name!r}. {hint} List models with zoo.list_models().") from None
