@@ -54,6 +54,7 @@ class SpaceTimeUNet(nn.Module):
         temporal_down_levels: levels after which time is halved too (``conv/temporal_down``/``temporal_up``,
             Lumiere); T must then be divisible by ``2 ** len(temporal_down_levels)``.
         head_dim: attention heads are ``channels // head_dim`` (channels must be divisible by it).
+        num_heads: instead, a fixed number of heads at every width (SD 1.x: 8); overrides ``head_dim``.
         transformer_depth, transformer_ff_mult: layers per attention block and their feed-forward width multiplier.
         emb_dim: conditioning-embedding width (default ``4 · base_channels``); emb_mlp_layers: Linear layers on the
             timestep path (VDM: 2 or 4); time_scale: ``t`` is multiplied by it before the sinusoid (1000 for
@@ -66,6 +67,9 @@ class SpaceTimeUNet(nn.Module):
         num_groups, dropout, scale_shift: res-block GroupNorm groups, dropout and FiLM conditioning.
         zero_init_output: zero the output conv (ADM), so the net predicts 0 at init.
         gradient_checkpointing: recompute each unit in the backward pass (``set_gradient_checkpointing`` toggles).
+        res_block, spatial_block, temporal_block: registry keys filling the unit's three slots (defaults
+            ``block/resnet``, ``block/spatial_transformer``, ``block/temporal_transformer``), with extra constructor
+            keywords in ``*_block_kwargs``: a paper's variant of a slot is a registered block, not a new U-Net.
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class SpaceTimeUNet(nn.Module):
         temporal_cross_attention: bool = False,
         temporal_down_levels: Sequence[int] = (),
         head_dim: int = 64,
+        num_heads: int | None = None,
         transformer_depth: int = 1,
         transformer_ff_mult: float = 4.0,
         mid_attention: bool = True,
@@ -99,6 +104,12 @@ class SpaceTimeUNet(nn.Module):
         scale_shift: bool = True,
         zero_init_output: bool = True,
         gradient_checkpointing: bool = False,
+        res_block: str = "block/resnet",
+        res_block_kwargs: dict | None = None,
+        spatial_block: str = "block/spatial_transformer",
+        spatial_block_kwargs: dict | None = None,
+        temporal_block: str = "block/temporal_transformer",
+        temporal_block_kwargs: dict | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -141,18 +152,23 @@ class SpaceTimeUNet(nn.Module):
             time_scale=time_scale, num_classes=num_classes, class_dropout_prob=class_dropout_prob,
             added_cond_dim=added_cond_dim, **factory)
 
+        slots = dict(res_block=res_block, res_block_kwargs=res_block_kwargs, spatial_block=spatial_block,
+                     spatial_block_kwargs=spatial_block_kwargs, temporal_block=temporal_block,
+                     temporal_block_kwargs=temporal_block_kwargs)
+
         def unit(c_in: int, c_out: int, level: int, *, attend: bool = True) -> UNetUnit:
             spatial = attend and level in attention_levels
             temporal_attn = attend and temporal in ("attention", "both") and level in temporal_attention_levels
-            if (spatial or temporal_attn) and c_out % head_dim:
+            heads_by, heads_name = (num_heads, "num_heads") if num_heads is not None else (head_dim, "head_dim")
+            if (spatial or temporal_attn) and c_out % heads_by:
                 raise ValueError(f"{where}: channels {c_out} at level {level} must be divisible by "
-                                 f"head_dim={head_dim}")
+                                 f"{heads_name}={heads_by}")
             return UNetUnit(
                 c_in, c_out, emb_dim=emb_dim, num_groups=num_groups, dropout=dropout, scale_shift=scale_shift,
                 temporal_conv=temporal in ("conv", "both"), spatial_attention=spatial,
                 temporal_attention=temporal_attn, head_dim=head_dim, depth=transformer_depth, ff_mult=transformer_ff_mult,
                 context_dim=context_dim, temporal_context=temporal_cross_attention,
-                temporal_position=temporal_position, **factory)
+                temporal_position=temporal_position, num_heads=num_heads, **slots, **factory)
 
         widths = [base_channels * m for m in channel_mults]
         self.conv_in = registry.build("conv/space_only_3d", in_channels=in_channels + concat_channels,

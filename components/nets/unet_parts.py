@@ -20,27 +20,40 @@ TEMPORAL_MODES = ("none", "conv", "attention", "both")
 
 class UNetUnit(nn.Module):
     """``(B, C_in, T, H, W), emb (B, emb_dim), context -> (B, C_out, T, H, W)``: res-block [→ spatial attn] [→ temporal
-    attn]. Heads are ``C_out // head_dim``."""
+    attn]. Heads are ``C_out // head_dim``, or ``num_heads`` fixed at every width when given.
+
+    Which registered block fills each slot is configuration (``res_block``, ``spatial_block``, ``temporal_block``
+    registry keys, each with extra constructor keywords), so a paper's variant of a slot (Tune-A-Video's transformer,
+    SVD's alpha-merged blocks, ModelScope's temporal convs) is a registered block and a recipe line, not a new U-Net.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, *, emb_dim: int, num_groups: int, dropout: float,
                  scale_shift: bool, temporal_conv: bool, spatial_attention: bool, temporal_attention: bool,
                  head_dim: int, depth: int, ff_mult: float, context_dim: int | None, temporal_context: bool,
-                 temporal_position: str, device=None, dtype=None) -> None:
+                 temporal_position: str, num_heads: int | None = None,
+                 res_block: str = "block/resnet", res_block_kwargs: dict | None = None,
+                 spatial_block: str = "block/spatial_transformer", spatial_block_kwargs: dict | None = None,
+                 temporal_block: str = "block/temporal_transformer", temporal_block_kwargs: dict | None = None,
+                 device=None, dtype=None) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
-        heads = {"num_heads": out_channels // head_dim, "head_dim": head_dim, "depth": depth,
-                 "ff_mult": ff_mult, "num_groups": num_groups, "dropout": dropout}
-        self.res = registry.build("block/resnet", in_channels=in_channels, out_channels=out_channels,
+        heads = (
+            {"num_heads": num_heads, "head_dim": out_channels // num_heads} if num_heads is not None
+            else {"num_heads": out_channels // head_dim, "head_dim": head_dim}
+        )
+        heads.update({"depth": depth, "ff_mult": ff_mult, "num_groups": num_groups, "dropout": dropout})
+        self.res = registry.build(res_block, in_channels=in_channels, out_channels=out_channels,
                                   emb_dim=emb_dim, num_groups=num_groups, dropout=dropout, scale_shift=scale_shift,
-                                  temporal=temporal_conv, **factory)
+                                  temporal=temporal_conv, **(res_block_kwargs or {}), **factory)
         self.spatial = (
-            registry.build("block/spatial_transformer", dim=out_channels, context_dim=context_dim, **heads,
-                           **factory)
+            registry.build(spatial_block, dim=out_channels, context_dim=context_dim, **heads,
+                           **(spatial_block_kwargs or {}), **factory)
             if spatial_attention else None
         )
         self.temporal = (
-            registry.build("block/temporal_transformer", dim=out_channels, position=temporal_position,
-                           context_dim=context_dim if temporal_context else None, **heads, **factory)
+            registry.build(temporal_block, dim=out_channels, position=temporal_position,
+                           context_dim=context_dim if temporal_context else None, **heads,
+                           **(temporal_block_kwargs or {}), **factory)
             if temporal_attention else None
         )
         self.temporal_context = temporal_context
