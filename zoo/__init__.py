@@ -19,7 +19,10 @@ from torch import nn
 
 import components
 
-from . import sora_dit, vdm  # noqa: F401  (recipe registration)
+# Recipe modules register themselves on import: one line per paper.
+from . import sora_dit  # noqa: F401
+from . import vdm  # noqa: F401
+from .convert import from_diffusers
 from .recipe import (
     Preset,
     Published,
@@ -33,6 +36,7 @@ from .recipe import (
 
 
 __all__ = [
+    "from_diffusers",
     "Preset",
     "Published",
     "Recipe",
