@@ -20,8 +20,10 @@ from torch import nn
 import components
 
 # Recipe modules register themselves on import: one line per paper.
-from . import sora_dit  # noqa: F401
-from . import vdm  # noqa: F401
+from . import (
+    sora_dit,  # noqa: F401
+    vdm,  # noqa: F401
+)
 from .convert import from_diffusers
 from .recipe import (
     Preset,
