@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from ..checks import check_video
 from ..registry import BadInput, register
 from .common import BAD_EVEN_KERNEL, BAD_VIDEO, VIDEO_INPUTS, conv_output_shape, same_padding, triple
+from .temporal_conv import TemporalConv3d
 
 
 _ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "none": nn.Identity}
@@ -71,7 +72,7 @@ class FactorizedConv2Plus1d(nn.Module):
         self.in_channels, self.out_channels, self.mid_channels = in_channels, out_channels, mid_channels
         self.spatial = nn.Conv3d(in_channels, mid_channels, (1, kh, kw), padding=(0, ph, pw), bias=bias, **factory)
         self.act = _ACTIVATIONS[activation]()
-        self.temporal = nn.Conv3d(mid_channels, out_channels, (t, 1, 1), padding=(pt, 0, 0), bias=bias, **factory)
+        self.temporal = TemporalConv3d(mid_channels, out_channels, t, padding=pt, bias=bias, **factory)
 
     def forward(self, x: Tensor) -> Tensor:
         check_video(x, channels=self.in_channels, where=type(self).__name__)

@@ -19,6 +19,7 @@ from ..checks import check_divisible, check_video
 from ..examples import video_inputs
 from ..registry import BadInput, register
 from .common import BAD_VIDEO, conv_output_shape, same_padding
+from .temporal_conv import TemporalConv3d
 
 
 def _temb(cfg, frames, batch, generator):
@@ -83,7 +84,7 @@ class TemporalResBlock(nn.Module):
                 nn.GroupNorm(num_groups, c_in, eps=eps, **factory),
                 nn.SiLU(),
                 nn.Dropout(dropout) if i > 0 else nn.Identity(),
-                nn.Conv3d(c_in, out_channels, (kernel_size, 1, 1), padding=(pad, 0, 0), **factory),
+                TemporalConv3d(c_in, out_channels, kernel_size, padding=pad, **factory),
             ))
         self.temb_proj = (
             nn.Sequential(nn.SiLU(), nn.Linear(temb_dim, out_channels, **factory)) if temb_dim is not None else None

@@ -270,3 +270,14 @@ def test_conv_builds_and_runs_on_the_meta_device(key):
     assert all(p.is_meta for p in conv.parameters())
     args, kwargs = entry.inputs(entry.tiny, frames=(entry.frames or (2,))[0], batch=2)
     assert conv(*[a.to("meta") for a in args], **{k: v.to("meta") for k, v in kwargs.items()}).is_meta
+
+
+def test_temporal_conv3d_equals_conv3d_with_the_same_weights():
+    from components.conv.temporal_conv import TemporalConv3d
+
+    torch.manual_seed(0)
+    ours = TemporalConv3d(6, 5, 3)
+    ref = torch.nn.Conv3d(6, 5, (3, 1, 1), padding=(1, 0, 0))
+    ref.load_state_dict(ours.state_dict())  # same parameter layout as nn.Conv3d
+    x = torch.randn(2, 6, 5, 4, 7)
+    torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
