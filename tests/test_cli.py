@@ -72,3 +72,8 @@ def test_catalogue_lists_every_component():
     text = catalogue.render()
     for key in components.list_components():
         assert f"`{key}`" in text
+
+
+def test_bench_passes_everything_through_to_the_benchmarks_cli(capsys):
+    assert main(["bench", "no_such_suite"]) == 2
+    assert "invalid choice" in capsys.readouterr().err

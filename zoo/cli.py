@@ -132,6 +132,15 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    try:
+        from benchmarks.cli import main as bench_main
+    except ImportError as err:
+        print(f"python -m zoo bench: the benchmarks package is not importable here ({err})", file=sys.stderr)
+        return 2
+    return bench_main(args.bench_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m zoo", description="video-diffusion-zoo: components, recipes and runs.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -150,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["cpu", "cuda"], help="device to report backends for (default: best here)")
     p.set_defaults(func=cmd_env)
 
+    p = sub.add_parser("bench", help="run a benchmark suite (same as python -m benchmarks SUITE ...)", add_help=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of python -m benchmarks (try --help)")
+    p.set_defaults(func=cmd_bench)
+
     for name, (module_name, help_line) in _MODULE_COMMANDS.items():
         try:
             module = importlib.import_module(module_name)
@@ -162,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # everything after "bench" belongs to python -m benchmarks, --help included
+        return cmd_bench(argparse.Namespace(bench_args=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
