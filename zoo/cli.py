@@ -21,6 +21,7 @@ _MODULE_COMMANDS = {
     "demo": ("zoo.demo", "train and sample a small VDM-style model on synthetic moving shapes (CPU, minutes)"),
     "train": ("zoo.train", "train a recipe on synthetic data or a folder of videos"),
     "sample": ("zoo.sample", "sample a video from a recipe and write a GIF/MP4"),
+    "extend": ("zoo.extend_cli", "extend a sampled video by conditioning on its last frames (VDM guidance)"),
     "catalogue": ("zoo.catalogue", "regenerate docs/catalogue.md from the registry (--check: fail if stale)"),
 }
 

@@ -1,21 +1,44 @@
 """Diffusion math: schedules, forward process, parameterizations, weightings, denoisers, samplers, guidance.
 
 Importing this package registers every entry (``schedule/*``, ``forward/*``, ``parameterization/*``,
-``weighting/*``, ``denoiser/*``, ``sampler/*``, ``guidance/*``). See docs/diffusion.md.
+``weighting/*``, ``denoiser/*``, ``sampler/*``, ``guidance/*``). See docs/diffusion.md; the sampling-time video
+techniques (reconstruction guidance, extension, MultiDiffusion, Text2Video-Zero, ControlVideo, Tune-A-Video
+editing, masked conditioning) are in docs/sampling.md.
 """
 
 from . import (
     ancestral,
     denoisers,
+    extension,
     forward,
+    frame_attention,
     guidance,
+    hierarchical,
+    inversion_editing,
+    masked_conditioning,
+    motion_latents,
+    multidiffusion,
     parameterizations,
     preconditioning,
+    reconstruction,
     samplers,
     schedules,
+    smoother,
     weighting,
 )
+from .extension import extend_video
+from .frame_attention import swap_spatial_attention, use_cross_frame_attention
+from .hierarchical import hierarchical_denoiser, key_frame_indices
+from .inversion_editing import edit_video
+from .masked_conditioning import mask_channels
+from .motion_latents import background_smoothing, motion_dynamics_latents, translate_frames
+from .multidiffusion import sample_windows, window_starts
+from .smoother import linear_interpolator, smooth_frames
 
 
-__all__ = ["ancestral", "denoisers", "forward", "guidance", "parameterizations", "preconditioning", "samplers",
-           "schedules", "weighting"]
+__all__ = ["ancestral", "background_smoothing", "denoisers", "edit_video", "extend_video", "extension", "forward",
+           "frame_attention", "guidance", "hierarchical", "hierarchical_denoiser", "inversion_editing",
+           "key_frame_indices", "linear_interpolator", "mask_channels", "masked_conditioning", "motion_dynamics_latents",
+           "motion_latents", "multidiffusion", "parameterizations", "preconditioning", "reconstruction",
+           "sample_windows", "samplers", "schedules", "smooth_frames", "smoother", "swap_spatial_attention",
+           "translate_frames", "use_cross_frame_attention", "weighting", "window_starts"]
