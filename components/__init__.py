@@ -5,6 +5,8 @@
     components.build("attention/temporal", dim=64, num_heads=4)
 """
 
+# Importing the sub-packages registers their entries.
+from . import attention, blocks, conv, diffusion, embed, nets  # noqa: E402, I001
 from .registry import (
     BadInput,
     ComponentEntry,
@@ -16,10 +18,6 @@ from .registry import (
     list_components,
     register,
 )
-
-
-# Importing the sub-packages registers their entries.
-from . import attention, blocks, conv, diffusion, embed, nets  # noqa: E402, I001
 
 
 __all__ = [

@@ -21,8 +21,20 @@ import components
 
 # Recipe modules register themselves on import: one line per paper.
 from . import (
+    controlvideo,  # noqa: F401
+    gen1,  # noqa: F401
+    imagen_video,  # noqa: F401
+    latte,  # noqa: F401
+    lumiere,  # noqa: F401
+    make_a_video,  # noqa: F401
+    modelscope_t2v,  # noqa: F401
     sora_dit,  # noqa: F401
+    stable_diffusion,  # noqa: F401
+    svd,  # noqa: F401
+    text2video_zero,  # noqa: F401
+    tune_a_video,  # noqa: F401
     vdm,  # noqa: F401
+    video_ldm,  # noqa: F401
 )
 from .convert import from_diffusers
 from .recipe import (
@@ -85,7 +97,7 @@ def create_model(
             model = model.to(device)
     if dtype is not None:
         model = model.to(dtype)
-    return model
+    return get_recipe(name).mark_trainable(model)
 
 
 def count_parameters(name: str, preset: str = "paper", *, trainable_only: bool = False, **overrides: Any) -> int:
@@ -108,6 +120,20 @@ def create_pipeline(name: str, preset: str = "tiny", *, model: nn.Module | None 
     return Pipeline.from_recipe(recipe, preset, model)
 
 
+def _component_counts(recipe) -> list[str]:
+    """Parameters per top-level module of the ``paper`` preset (else the first), built on the meta device."""
+    preset = "paper" if "paper" in recipe.presets else next(iter(recipe.presets))
+    model = create_model(recipe.name, preset, device="meta")
+    lines = [f"  components ({preset}):"]
+    for child_name, child in model.named_children():
+        total = sum(p.numel() for p in child.parameters())
+        trainable = sum(p.numel() for p in child.parameters() if p.requires_grad)
+        if total:
+            note = f"  (trainable {trainable:,})" if trainable != total else ""
+            lines.append(f"    {child_name:<16} {total:>15,}{note}")
+    return lines
+
+
 def describe_model(name: str) -> str:
     """A readable summary of a recipe: paper, net, presets with sample shape and parameter counts (ours vs
     published), sampling defaults."""
@@ -123,6 +149,7 @@ def describe_model(name: str) -> str:
         published = "-" if pub is None or pub.params is None else f"{pub.params:,} {pub.source}"
         shape = "x".join(str(s) for s in preset.sample_shape)
         lines.append(f"    {preset_name:<12} C,T,H,W={shape:<14} params {ours:>15,}  published {published}")
+    lines += _component_counts(recipe)
     s = recipe.sampling
     lines.append(f"  sampling:     {s.schedule} {dict(s.schedule_kwargs)}, {s.parameterization}, {s.sampler} "
                  f"{dict(s.sampler_kwargs)}, {s.steps} steps, guidance {s.guidance or 'none'} "

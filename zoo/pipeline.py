@@ -4,7 +4,8 @@
     video = pipe(num_frames=8, steps=50, seed=0)          # (B, C, T, H, W)
 
 The model (a VP network ``model(z, t, **cond)``) becomes a VE denoiser through ``denoiser/vp`` (its schedule and
-parameterization from the recipe), optionally wrapped by the recipe's guidance (``guidance/cfg`` …), and is
+parameterization from the recipe), or through ``denoiser/edm`` when the recipe's parameterization is an EDM
+preconditioning (``parameterization/edm`` / ``edm_v``, SVD), optionally wrapped by the recipe's guidance, and is
 sampled by the recipe's sampler on the schedule's σ grid. Nothing here is model-specific: every piece is a registry
 key in ``Recipe.sampling``.
 """
@@ -36,6 +37,25 @@ class _MeanHead:
         return self.model(z, t, **cond)[:, : self.channels]
 
 
+class _ConditionChannels:
+    """A network whose input ``x`` carries conditioning latents after the sampled channels (SVD: 4 + 4): the
+    pipeline's ``concat`` keyword ``(B, x_cond_channels, T, H, W)`` is appended to the sample at every call."""
+
+    def __init__(self, model: nn.Module, channels: int) -> None:
+        self.model, self.channels = model, channels
+
+    def __call__(self, z: Tensor, t: Tensor, *, concat: Tensor | None = None, **cond) -> Tensor:
+        expected = (z.shape[0], self.channels, *z.shape[2:])
+        if concat is None or tuple(concat.shape) != expected:
+            got = None if concat is None else tuple(concat.shape)
+            raise ValueError(f"pipeline: this model's x ends with {self.channels} conditioning channels; pass them as "
+                             f"concat of shape (B, {self.channels}, T, H, W) = {expected}, got {got}")
+        return self.model(torch.cat([z, concat.to(z.dtype)], dim=1), t, **cond)
+
+
+_EDM_PRECONDITIONING = ("parameterization/edm", "parameterization/edm_v")
+
+
 @dataclass
 class Pipeline:
     """Model + denoiser + sampler (+ guidance) of one recipe preset; call it to sample ``(B, C, T, H, W)`` videos."""
@@ -52,14 +72,23 @@ class Pipeline:
 
     @classmethod
     def from_recipe(cls, recipe: Recipe, preset: str, model: nn.Module) -> Pipeline:
+        if recipe.stages:  # a cascade: this model is its first stage (zoo/cascade.py)
+            from .cascade import CascadePipeline
+
+            return CascadePipeline.from_recipe(recipe, preset, model)
         sampling = recipe.sampling_for(preset)
         schedule = components.build(sampling.schedule, **dict(sampling.schedule_kwargs))
         channels = recipe.preset(preset).channels
         net = _MeanHead(model, channels) if getattr(model, "out_channels", channels) == 2 * channels else model
-        denoiser = components.build(
-            "denoiser/vp", model=net, schedule=schedule,
-            parameterization=_strip(sampling.parameterization, "parameterization"),
-            model_time="t" if sampling.time_input == "continuous" else "timestep")
+        x_cond = recipe.preset(preset).x_cond_channels
+        net = _ConditionChannels(net, x_cond) if x_cond else net
+        if sampling.parameterization in _EDM_PRECONDITIONING:
+            denoiser = components.build("denoiser/edm", model=net, preconditioning=sampling.parameterization)
+        else:
+            denoiser = components.build(
+                "denoiser/vp", model=net, schedule=schedule,
+                parameterization=_strip(sampling.parameterization, "parameterization"),
+                model_time="t" if sampling.time_input == "continuous" else "timestep")
         guidance = (components.build(sampling.guidance, denoiser=denoiser, **dict(sampling.guidance_kwargs))
                     if sampling.guidance else None)
         sampler = components.build(sampling.sampler, **dict(sampling.sampler_kwargs))
@@ -67,10 +96,13 @@ class Pipeline:
                    recipe.name, preset)
 
     def null_condition(self, cond: dict) -> dict:
-        """The unconditional branch for guidance: the null class label for ``class_labels``, zeros otherwise."""
+        """The unconditional branch for guidance: the null class label for ``class_labels``, zeros otherwise;
+        keywords in ``sampling.uncond_keep`` are passed unchanged (SVD keeps its micro-conditioning)."""
         uncond = {}
         for key, value in cond.items():
-            if key == "class_labels":
+            if key in self.sampling.uncond_keep:
+                uncond[key] = value
+            elif key == "class_labels":
                 null = getattr(getattr(self.model, "embed", None), "num_classes", None)
                 if null is None:
                     raise ValueError("guidance on class_labels needs a model with a null class (class_dropout_prob)")
@@ -82,8 +114,10 @@ class Pipeline:
     @torch.no_grad()
     def __call__(self, num_frames: int | None = None, steps: int | None = None, seed: int = 0, batch_size: int = 1,
                  *, height: int | None = None, width: int | None = None, guidance: bool | None = None,
-                 generator: torch.Generator | None = None, progress: bool = False, **cond) -> Tensor:
+                 generator: torch.Generator | None = None, progress: bool = False, noise: Tensor | None = None,
+                 **cond) -> Tensor:
         """Sample ``(batch_size, C, num_frames, H, W)`` from pure noise; ``cond`` goes to the model each step.
+        ``noise``: the unit-variance starting noise (default drawn from ``generator``).
 
         Guidance (if the recipe declares one) is applied when conditioning is given, unless ``guidance=False``.
         """
@@ -97,7 +131,9 @@ class Pipeline:
         dtype = next(self.model.parameters()).dtype
         generator = generator or torch.Generator(device=device).manual_seed(seed)
         sigmas = self.schedule.sigmas(steps).to(device)
-        x = torch.randn(batch_size, c, t, h, w, generator=generator, device=device) * sigmas[0]
+        if noise is None:
+            noise = torch.randn(batch_size, c, t, h, w, generator=generator, device=device)
+        x = noise.to(device) * sigmas[0]
         use_guidance = self.guidance is not None and bool(cond) and guidance is not False
         if use_guidance:
             denoiser, extra = self.guidance, {**cond, "uncond": self.null_condition(cond)}

@@ -20,11 +20,11 @@ from types import MappingProxyType
 from typing import Any
 
 
-__all__ = ["Preset", "Published", "Recipe", "Sampling", "UnknownModelError", "get_recipe", "list_models",
+__all__ = ["Preset", "Published", "Recipe", "Sampling", "Stage", "UnknownModelError", "get_recipe", "list_models",
            "register_recipe"]
 
 PROVENANCE = ("[V-paper]", "[V-code]", "[C]", "[S]", "[M]", "[ours]")
-COND_KEYWORDS = ("context", "concat", "added_cond", "class_labels", "frame_mask")
+COND_KEYWORDS = ("context", "concat", "added_cond", "class_labels", "frame_mask", "control")
 
 
 class UnknownModelError(KeyError):
@@ -60,6 +60,7 @@ class Sampling:
     guidance: str | None = None
     guidance_kwargs: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"scale": 1.5}
     time_input: str = "continuous"  # "continuous": t in [0, 1]; "discrete": integer step index
+    uncond_keep: tuple[str, ...] = ()  # conditioning the guidance's unconditional branch keeps (SVD: added_cond)
 
     def __post_init__(self):
         if self.time_input not in ("continuous", "discrete"):
@@ -83,10 +84,60 @@ class Preset:
     published: Published | None = None
     note: str = ""
     sampling: Mapping[str, Any] = field(default_factory=dict)  # overrides of the recipe's Sampling fields
+    # channels of the model input x after the ``channels`` sampled ones that carry conditioning latents (SVD: the 4
+    # latents of the conditioning image); the pipeline appends them from its ``concat`` keyword
+    x_cond_channels: int = 0
 
     @property
     def sample_shape(self) -> tuple[int, int, int, int]:
         return (self.channels, self.frames, self.height, self.width)
+
+
+STAGE_KINDS = ("spatial_sr", "temporal_sr", "interpolation")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A later model of a cascade (Imagen Video, Make-A-Video): the registered recipe ``recipe`` (built at the
+    cascade's preset name) and how the previous stage's video becomes its ``concat`` conditioning.
+
+    kind: ``"spatial_sr"`` (H, W × ``factor``, bilinear; SSR), ``"temporal_sr"`` (T × ``factor``, frames repeated;
+        TSR), ``"interpolation"`` (Make-A-Video ↑F: the frames ``factor`` apart, zeros between, plus a 1-channel
+        mask of the known frames; T -> (T − 1)·factor + 1).
+    noise_aug: noise-conditioning augmentation: the conditioning video is noised to continuous time ``noise_aug``
+        of the stage's schedule and the model gets that time as ``added_cond`` ``(B, 1)``; None: no augmentation.
+    same_noise_per_frame: start every frame from the same noise (Make-A-Video's per-frame SR_h).
+    """
+
+    recipe: str
+    kind: str
+    factor: int = 2
+    noise_aug: float | None = None
+    same_noise_per_frame: bool = False
+    note: str = ""
+
+    def __post_init__(self):
+        if self.kind not in STAGE_KINDS:
+            raise ValueError(f"Stage.kind must be one of {STAGE_KINDS}, got {self.kind!r}")
+        if self.factor < 1 or (self.noise_aug is not None and not 0.0 <= self.noise_aug < 1.0):
+            raise ValueError(f"Stage: factor must be >= 1 and noise_aug in [0, 1), got {self.factor}, {self.noise_aug}")
+
+    def output_size(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """(T, H, W) this stage makes from the previous stage's (T, H, W)."""
+        f = self.factor
+        if self.kind == "spatial_sr":
+            return frames, height * f, width * f
+        return (frames * f if self.kind == "temporal_sr" else (frames - 1) * f + 1), height, width
+
+    def input_size(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """The previous stage's (T, H, W) for this stage's output (T, H, W); ``ValueError`` if none gives it."""
+        f = self.factor
+        size = ((frames, height // f, width // f) if self.kind == "spatial_sr" else
+                (frames // f if self.kind == "temporal_sr" else (frames - 1) // f + 1, height, width))
+        if self.output_size(*size) != (frames, height, width) or min(size) < 1:
+            raise ValueError(f"cascade stage {self.recipe!r} ({self.kind} × {f}) cannot output (T, H, W) = "
+                             f"{(frames, height, width)}")
+        return size
 
 
 @dataclass(frozen=True)
@@ -101,6 +152,15 @@ class Recipe:
     summary: str = ""
     conditioning: tuple[str, ...] = ()
     reconstruction: bool = False  # True: the architecture is not published; the recipe is our reconstruction
+    # module-name suffixes the paper fine-tunes (matched with ``name.endswith``); None: every parameter trains.
+    # ``create_model`` freezes the rest (``mark_trainable``), so ``count_parameters(trainable_only=True)`` is the paper's.
+    trainable: tuple[str, ...] | None = None
+    # a cascade: this recipe is its first model, ``stages`` the later ones; the presets' sample shape is then the
+    # cascade's output and ``zoo.create_pipeline`` runs every stage (``zoo.cascade``)
+    stages: tuple[Stage, ...] = ()
+    # the cascade this recipe is a later stage of: it needs the previous stage's output (``concat``), so
+    # ``list_models`` shows it only with ``stages=True``
+    stage_of: str | None = None
 
     def __post_init__(self):
         if not re.match(r"^[a-z][a-z0-9_]*$", self.name):
@@ -122,6 +182,15 @@ class Recipe:
             raise KeyError(f"recipe {self.name!r} has no preset {name!r}.{hint} "
                            f"Presets: {', '.join(self.presets)}") from None
 
+    def mark_trainable(self, model):
+        """Freeze ``model`` except the modules named by ``trainable`` (no-op when it is None); returns ``model``."""
+        if self.trainable is not None:
+            model.requires_grad_(False)
+            for name, child in model.named_modules():
+                if name.endswith(tuple(self.trainable)):
+                    child.requires_grad_(True)
+        return model
+
     def sampling_for(self, preset: str) -> Sampling:
         """The sampling defaults with the preset's overrides applied."""
         return self.sampling.replace(**dict(self.preset(preset).sampling))
@@ -141,9 +210,11 @@ def _natural_key(text: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching the fnmatch ``pattern``, naturally sorted."""
-    return sorted((n for n in _RECIPES if fnmatch.fnmatchcase(n, pattern)), key=_natural_key)
+def list_models(pattern: str = "*", *, stages: bool = False) -> list[str]:
+    """Registered model names matching the fnmatch ``pattern``, naturally sorted; the later stages of cascades
+    (``Recipe.stage_of``) only with ``stages=True``."""
+    return sorted((n for n, r in _RECIPES.items() if fnmatch.fnmatchcase(n, pattern) and (stages or not r.stage_of)),
+                  key=_natural_key)
 
 
 def get_recipe(name: str) -> Recipe:

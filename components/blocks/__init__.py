@@ -4,9 +4,14 @@ adaLN-Zero block and the Video LDM / SVD alpha merge (registration happens on im
 from . import (  # noqa: F401  (registration)
     alpha_merge,
     dit_adaln_zero,
+    modelscope_resnet,
+    modelscope_temporal_transformer,
     resnet,
     spatial_transformer,
+    spatiotemporal_resnet,
     spatiotemporal_transformer,
+    svd_transformer,
+    temporal_conv_stack,
     temporal_transformer,
     tune_a_video,
 )

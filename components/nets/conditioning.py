@@ -38,11 +38,14 @@ class ConditioningEmbedding(nn.Module):
             row (index ``num_classes``) used for classifier-free guidance and, in training, for a random
             ``class_dropout_prob`` fraction of labels (DiT's ``LabelEmbedder``).
         added_cond_dim: width of a conditioning vector (pooled text, fps, ...) fed through ``Linear–SiLU–Linear``.
+        added_cond_embed, added_cond_embed_kwargs: a registry key embedding ``added_cond`` instead of that MLP, built
+            with ``dim=dim`` and the kwargs (SVD: ``embed/micro_cond``, ``{"freq_dim": 256, "num_scalars": 3}``).
     """
 
     def __init__(self, dim: int, *, freq_dim: int = 256, flavour: str = "dit", mlp_layers: int = 2,
                  time_scale: float = 1.0, num_classes: int | None = None, class_dropout_prob: float = 0.0,
-                 added_cond_dim: int | None = None, device=None, dtype=None) -> None:
+                 added_cond_dim: int | None = None, added_cond_embed: str | None = None,
+                 added_cond_embed_kwargs: dict | None = None, device=None, dtype=None) -> None:
         super().__init__()
         if mlp_layers < 2 or mlp_layers % 2:
             raise ValueError(f"ConditioningEmbedding: emb_mlp_layers must be an even number >= 2, got {mlp_layers}")
@@ -62,7 +65,10 @@ class ConditioningEmbedding(nn.Module):
             self.class_embed = nn.Embedding(rows, dim, **factory)
             nn.init.normal_(self.class_embed.weight, std=0.02)
         self.added = (
-            Mlp(added_cond_dim, dim, dim, act_layer=nn.SiLU, **factory) if added_cond_dim is not None else None
+            None if added_cond_dim is None
+            else registry.build(added_cond_embed, dim=dim, **(added_cond_embed_kwargs or {}), **factory)
+            if added_cond_embed is not None
+            else Mlp(added_cond_dim, dim, dim, act_layer=nn.SiLU, **factory)
         )
 
     def forward(self, t: Tensor, class_labels: Tensor | None = None, added_cond: Tensor | None = None) -> Tensor:

@@ -60,7 +60,9 @@ class SpaceTimeUNet(nn.Module):
             timestep path (VDM: 2 or 4); time_scale: ``t`` is multiplied by it before the sinusoid (1000 for
             continuous t ∈ [0, 1]; 1 for discrete indices).
         num_classes, class_dropout_prob: class-label conditioning (``class_labels`` keyword) added to the embedding.
-        added_cond_dim: a conditioning vector (``added_cond`` keyword, e.g. pooled text) through an MLP, added.
+        added_cond_dim: a conditioning vector (``added_cond`` keyword, e.g. pooled text) through an MLP, added;
+            added_cond_embed (+ ``added_cond_embed_kwargs``): a registry key replacing that MLP, built with
+            ``dim=emb_dim`` (SVD: ``embed/micro_cond`` on its 3 scalars).
         concat_channels: extra channels concatenated to ``x`` (``concat`` keyword: low-res video, masks, latents).
         context_dim: cross-attention to ``context`` tokens ``(B, M, context_dim)`` in every spatial attention
             (and in the temporal ones with ``temporal_cross_attention``).
@@ -70,6 +72,8 @@ class SpaceTimeUNet(nn.Module):
         res_block, spatial_block, temporal_block: registry keys filling the unit's three slots (defaults
             ``block/resnet``, ``block/spatial_transformer``, ``block/temporal_transformer``), with extra constructor
             keywords in ``*_block_kwargs``: a paper's variant of a slot is a registered block, not a new U-Net.
+        stem_block, stem_block_kwargs: a registry key (built with ``dim=base_channels`` and the kwargs) applied to
+            the first conv's output, ``h = stem(conv_in(x))`` (ModelScope-T2V's ``transformer_in``); None: no stem.
     """
 
     def __init__(
@@ -97,6 +101,8 @@ class SpaceTimeUNet(nn.Module):
         num_classes: int | None = None,
         class_dropout_prob: float = 0.0,
         added_cond_dim: int | None = None,
+        added_cond_embed: str | None = None,
+        added_cond_embed_kwargs: dict | None = None,
         concat_channels: int = 0,
         context_dim: int | None = None,
         num_groups: int = 32,
@@ -110,6 +116,8 @@ class SpaceTimeUNet(nn.Module):
         spatial_block_kwargs: dict | None = None,
         temporal_block: str = "block/temporal_transformer",
         temporal_block_kwargs: dict | None = None,
+        stem_block: str | None = None,
+        stem_block_kwargs: dict | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -150,15 +158,17 @@ class SpaceTimeUNet(nn.Module):
         self.embed = ConditioningEmbedding(
             emb_dim, freq_dim=base_channels + base_channels % 2, flavour="unet", mlp_layers=emb_mlp_layers,
             time_scale=time_scale, num_classes=num_classes, class_dropout_prob=class_dropout_prob,
-            added_cond_dim=added_cond_dim, **factory)
+            added_cond_dim=added_cond_dim, added_cond_embed=added_cond_embed,
+            added_cond_embed_kwargs=added_cond_embed_kwargs, **factory)
 
         slots = dict(res_block=res_block, res_block_kwargs=res_block_kwargs, spatial_block=spatial_block,
                      spatial_block_kwargs=spatial_block_kwargs, temporal_block=temporal_block,
                      temporal_block_kwargs=temporal_block_kwargs)
 
-        def unit(c_in: int, c_out: int, level: int, *, attend: bool = True) -> UNetUnit:
-            spatial = attend and level in attention_levels
-            temporal_attn = attend and temporal in ("attention", "both") and level in temporal_attention_levels
+        def unit(c_in: int, c_out: int, level: int, *, attend: bool = True, mid: bool = False) -> UNetUnit:
+            # the middle block's attention follows mid_attention, not the level lists (SD: no attention at level 3)
+            spatial = attend and (mid or level in attention_levels)
+            temporal_attn = attend and temporal in ("attention", "both") and (mid or level in temporal_attention_levels)
             heads_by, heads_name = (num_heads, "num_heads") if num_heads is not None else (head_dim, "head_dim")
             if (spatial or temporal_attn) and c_out % heads_by:
                 raise ValueError(f"{where}: channels {c_out} at level {level} must be divisible by "
@@ -173,6 +183,8 @@ class SpaceTimeUNet(nn.Module):
         widths = [base_channels * m for m in channel_mults]
         self.conv_in = registry.build("conv/space_only_3d", in_channels=in_channels + concat_channels,
                                       out_channels=base_channels, **factory)
+        self.stem = (registry.build(stem_block, dim=base_channels, **(stem_block_kwargs or {}), **factory)
+                     if stem_block else None)
         self.down, skips, ch = nn.ModuleList(), [base_channels], base_channels
         for level, width in enumerate(widths):
             stage = nn.ModuleList()
@@ -184,8 +196,8 @@ class SpaceTimeUNet(nn.Module):
                 stage.append(_resample("down", ch, level in temporal_down_levels, factory))
                 skips.append(ch)
             self.down.append(stage)
-        self.mid = nn.ModuleList([unit(ch, ch, levels - 1, attend=mid_attention), unit(ch, ch, levels - 1,
-                                                                                        attend=False)])
+        self.mid = nn.ModuleList([unit(ch, ch, levels - 1, attend=mid_attention, mid=True),
+                                  unit(ch, ch, levels - 1, attend=False)])
         self.up = nn.ModuleList()
         for level in reversed(range(levels)):
             stage = nn.ModuleList()
@@ -221,7 +233,9 @@ class SpaceTimeUNet(nn.Module):
                 raise ValueError(f"{where}: concat must have shape (B, concat_channels, T, H, W) = "
                                  f"{(x.shape[0], self.concat_channels, *x.shape[2:])}, got {tuple(concat.shape)}")
 
-    def forward(self, x: Tensor, t, **cond) -> Tensor:
+    def forward(self, x: Tensor, t, *, control_residuals: Sequence[Tensor] | None = None, **cond) -> Tensor:
+        """``control_residuals``: a ControlNet's outputs (``net/control_branch``), one per skip then one for the
+        middle block, added to the skips and to the middle block's output (Zhang et al. 2023, ControlNet)."""
         where = type(self).__name__
         check_cond_keywords(cond, self.supported_cond, where)
         self._check(x, cond.get("concat"))
@@ -230,13 +244,22 @@ class SpaceTimeUNet(nn.Module):
         if self.context_dim is not None and context is None:
             raise ValueError(f"{where}: context tokens (B, M, context_dim={self.context_dim}) are required")
         h = self.conv_in(torch.cat([x, cond["concat"].to(x.dtype)], dim=1) if self.concat_channels else x)
+        if self.stem is not None:
+            h = self.stem(h)
         skips = [h]
         for stage in self.down:
             for layer in stage:
                 h = self._run(layer, h, emb, context)
                 skips.append(h)
+        if control_residuals is not None:
+            if len(control_residuals) != len(skips) + 1:
+                raise ValueError(f"{where}: control_residuals must hold {len(skips) + 1} tensors (one per skip, "
+                                 f"then the middle block), got {len(control_residuals)}")
+            skips = [s + r for s, r in zip(skips, control_residuals)]
         for layer in self.mid:
             h = self._run(layer, h, emb, context)
+        if control_residuals is not None:
+            h = h + control_residuals[-1]
         for stage in self.up:
             for layer in stage:
                 if isinstance(layer, UNetUnit):

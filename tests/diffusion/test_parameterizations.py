@@ -32,7 +32,8 @@ def test_target_to_x0_and_to_eps_round_trip_in_fp32(param, schedule, t, shape, d
 @given(zst.log_snrs(), zst.video_shapes(), zst.seeds())
 def test_v_is_alpha_eps_minus_sigma_x_and_inverts(lam, shape, seed):
     x0, eps = _data(shape, seed, torch.float64)
-    alpha, sigma = torch.sigmoid(torch.tensor(lam)).sqrt().double(), torch.sigmoid(-torch.tensor(lam)).sqrt().double()
+    lam = torch.tensor(lam, dtype=torch.float64)  # alpha² + sigma² = 1 must hold to float64 precision here
+    alpha, sigma = torch.sigmoid(lam).sqrt(), torch.sigmoid(-lam).sqrt()
     v = get_parameterization("v").target(x0, eps, alpha, sigma)
     torch.testing.assert_close(v, alpha * eps - sigma * x0)
     z = alpha * x0 + sigma * eps

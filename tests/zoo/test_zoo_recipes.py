@@ -13,9 +13,16 @@ MODELS = zoo.list_models()
 PRESETS = [(name, preset) for name in MODELS for preset in zoo.get_recipe(name).presets]
 
 
-def _cond(recipe, preset, batch):
-    cfg = recipe.preset(preset).config
+def _cond(recipe, preset, batch, *, for_pipeline=False):
+    """Conditioning of the right shapes for a preset. A pipeline of a model whose x carries conditioning channels
+    (SVD: the image latents, ``x_cond_channels``) takes them as ``concat``; the model itself takes them inside x."""
+    p = recipe.preset(preset)
+    cfg, (_, t, h, w) = p.config, p.sample_shape
     cond = {}
+    if cfg.get("concat_channels"):
+        cond["concat"] = torch.randn(batch, cfg["concat_channels"], t, h, w)
+    if for_pipeline and getattr(p, "x_cond_channels", 0):
+        cond["concat"] = torch.randn(batch, p.x_cond_channels, t, h, w)
     if cfg.get("num_classes") is not None:
         cond["class_labels"] = torch.arange(batch) % cfg["num_classes"]
     if cfg.get("added_cond_dim") is not None:
@@ -31,7 +38,7 @@ def test_tiny_preset_builds_and_gives_a_finite_prediction(name):
     torch.manual_seed(0)
     model = zoo.create_model(name, "tiny").eval()
     c, t, h, w = recipe.presets["tiny"].sample_shape
-    x = torch.randn(2, c, t, h, w)
+    x = torch.randn(2, c + recipe.presets["tiny"].x_cond_channels, t, h, w)
     time = torch.rand(2) if recipe.sampling.time_input == "continuous" else torch.randint(0, 1000, (2,))
     with torch.no_grad():
         out = model(x, time, **_cond(recipe, "tiny", 2))
@@ -41,7 +48,7 @@ def test_tiny_preset_builds_and_gives_a_finite_prediction(name):
 @pytest.mark.parametrize("name", MODELS)
 def test_tiny_pipeline_samples_two_steps(name):
     recipe = zoo.get_recipe(name)
-    video = zoo.create_pipeline(name, "tiny")(steps=2, seed=0, **_cond(recipe, "tiny", 1))
+    video = zoo.create_pipeline(name, "tiny")(steps=2, seed=0, **_cond(recipe, "tiny", 1, for_pipeline=True))
     assert video.shape == (1, *recipe.presets["tiny"].sample_shape) and torch.isfinite(video).all()
 
 
@@ -72,7 +79,7 @@ def test_preset_sample_shape_fits_the_net(name, preset):
     recipe = zoo.get_recipe(name)
     model = zoo.create_model(name, preset, device="meta")
     c, t, h, w = recipe.presets[preset].sample_shape
-    assert model.in_channels == c
+    assert model.in_channels == c + recipe.presets[preset].x_cond_channels
     factor = getattr(model, "spatial_factor", None)
     if factor is not None:
         assert h % factor == 0 and w % factor == 0

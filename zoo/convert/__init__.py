@@ -4,6 +4,13 @@
 diffusers class.
 """
 
+from . import (
+    controlnet,  # noqa: F401, E402  (registers the ControlNetModel converter)
+    svd,  # noqa: F401, E402  (registers the UNetSpatioTemporalConditionModel converter)
+    unet2d,  # noqa: F401, E402  (registers the UNet2DConditionModel converter)
+    unet3d,  # noqa: F401, E402  (registers the UNet3DConditionModel converter)
+    vae_temporal,  # noqa: F401, E402  (registers the AutoencoderKLTemporalDecoder converter)
+)
 from .common import CONVERTERS, RenameTable, from_diffusers, register_converter, rename_state_dict
 
 

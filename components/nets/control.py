@@ -1,0 +1,269 @@
+"""ControlNet on the space-time U-Net: a trainable copy of the encoder that turns a control video into residuals.
+
+ControlNet (Zhang, Rao & Agrawala 2023, §3.2): copy the U-Net's encoder and middle block, feed it the noisy latent
+plus an embedded control map (``cond_embed``: small stride-2 conv stack from pixel to latent resolution, last conv
+zero), and add each of its skip activations, through a zero-initialised 1×1 conv, to the frozen U-Net's skips and
+middle block. ControlVideo (Zhang et al. 2023) and Text2Video-Zero's ControlNet variant apply it to every frame
+(space-only convs; its attention slot is the U-Net's, e.g. fully cross-frame attention).
+
+* ``net/control_branch`` (``ControlBranch``): ``(x, t, control, context) -> [residual per skip] + [mid residual]``.
+* ``net/controlled_unet`` (``ControlledUNet``): ``SpaceTimeUNet`` + ``ControlBranch`` mirroring its encoder;
+  ``model(x, t, context=..., control=...)`` (``control=None``: the plain U-Net).
+
+Parameter names of the branch's encoder are the U-Net's (``embed``, ``conv_in``, ``down``, ``mid``), so
+``copy_encoder_from(unet)`` initialises it from the image model as ControlNet does.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .. import registry
+from ..checks import check_video
+from ..registry import BadInput, register
+from .conditioning import ConditioningEmbedding, check_cond_keywords, timesteps_for
+from .unet import SpaceTimeUNet, _resample
+from .unet_parts import TEMPORAL_MODES, UNetUnit, unet_inputs
+
+
+def _conv(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, factory: dict | None = None) -> nn.Module:
+    return registry.build("conv/space_only_3d", in_channels=c_in, out_channels=c_out, kernel_size=kernel,
+                          stride=stride, **(factory or {}))
+
+
+class ControlEmbedding(nn.Module):
+    """Control map ``(B, C_ctrl, T, f·H, f·W) -> (B, out_channels, T, H, W)``, ``f = 2 ** (len(channels) − 1)``.
+
+    ControlNet's condition encoder, per frame: ``conv_in`` then, per width step, a ``3×3`` conv and a stride-2
+    ``3×3`` conv, SiLU after each, then ``conv_out`` (zero-initialised when ``zero_init``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, channels: Sequence[int], *, zero_init: bool = True,
+                 device=None, dtype=None) -> None:
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        self.factor = 2 ** (len(channels) - 1)
+        self.conv_in = _conv(in_channels, channels[0], factory=factory)
+        self.blocks = nn.ModuleList()
+        for c_in, c_out in zip(channels[:-1], channels[1:]):
+            self.blocks.append(_conv(c_in, c_in, factory=factory))
+            self.blocks.append(_conv(c_in, c_out, stride=2, factory=factory))
+        self.conv_out = _conv(channels[-1], out_channels, factory=factory)
+        if zero_init:
+            nn.init.zeros_(self.conv_out.weight)
+            nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, control: Tensor) -> Tensor:
+        h = nn.functional.silu(self.conv_in(control))
+        for block in self.blocks:
+            h = nn.functional.silu(block(h))
+        return self.conv_out(h)
+
+
+def _branch_inputs(cfg: dict, frames: int = 2, batch: int = 2, generator: torch.Generator | None = None):
+    (x, t), cond = unet_inputs(cfg, frames, batch, generator)
+    factor = 2 ** (len(cfg.get("control_embedding_channels", (16, 32, 96, 256))) - 1)
+    control = torch.randn(batch, cfg.get("control_channels", 3), frames, 8 * factor, 8 * factor, generator=generator)
+    return (x, t), {**cond, "control": control}
+
+
+def _bad(x_shape, control_shape):
+    def make(cfg):
+        ctx = torch.zeros(2, 3, cfg["context_dim"])
+        return (torch.zeros(*x_shape(cfg)), torch.zeros(2)), {"control": torch.zeros(*control_shape(cfg)),
+                                                              "context": ctx}
+    return make
+
+
+_BRANCH_TINY = dict(in_channels=4, base_channels=8, channel_mults=(1, 2), num_res_blocks=1, attention_levels=(0,),
+                    num_heads=2, context_dim=8, num_groups=4, temporal="none", control_embedding_channels=(4, 8), zero_init=False)
+_BAD = [
+    BadInput(match="B C T H W", inputs=_bad(lambda c: (2, 4, 8, 8), lambda c: (2, 3, 2, 16, 16)), why="4-D x"),
+    BadInput(match="control must have shape", inputs=_bad(lambda c: (2, 4, 2, 8, 8), lambda c: (2, 3, 2, 8, 8)),
+             why="a control map at latent instead of pixel resolution"),
+    BadInput(match="temporal must be one of", init={"temporal": "pseudo3d"}, why="unknown temporal mixing"),
+]
+
+
+@register(
+    "net", "control_branch", paper="Zhang, Rao & Agrawala 2023 (ControlNet); Zhang et al. 2023 (ControlVideo)",
+    tiny=_BRANCH_TINY, inputs=_branch_inputs, output_shape=lambda cfg, x, *a, **k: (x.shape[0], cfg["base_channels"],
+                                                                                     *x.shape[2:]),
+    bad_inputs=_BAD, tolerance={"bfloat16": 4e-2, "float16": 2e-2},
+)
+class ControlBranch(nn.Module):
+    """ControlNet: ``(x (B, C, T, H, W), t, control (B, C_ctrl, T, f·H, f·W), context) -> residuals``.
+
+    Returns a list with one ``(B, C_skip, T, H_skip, W_skip)`` residual per skip of the matching ``SpaceTimeUNet``
+    (``conv_in``, every unit, every down-sampler) and one for its middle block, each through a 1×1 zero conv
+    (``zero_convs``, ``mid_zero_conv``) and scaled by ``scale``; pass them as ``SpaceTimeUNet(...,
+    control_residuals=...)``. ``h = conv_in(x) + cond_embed(control)`` enters the copied encoder.
+
+    Init: the zero convs and ``cond_embed.conv_out`` are zero (``zero_init=True``), so the residuals are 0 and the
+    U-Net is unchanged at step 0; ``copy_encoder_from(unet)`` copies the image model's encoder weights.
+
+    Args: the encoder arguments of ``SpaceTimeUNet`` (same meaning, same defaults), plus
+        control_channels: channels of the control map (3: RGB depth / pose / edges).
+        control_embedding_channels: widths of ``cond_embed`` (SD ControlNet: 16, 32, 96, 256 → f = 8).
+        zero_init: zero the output convs (ControlNet); False only for tests.
+    """
+
+    def __init__(self, in_channels: int = 3, *, control_channels: int = 3,
+                 control_embedding_channels: Sequence[int] = (16, 32, 96, 256), base_channels: int = 64,
+                 channel_mults: Sequence[int] = (1, 2, 4, 8), num_res_blocks: int | Sequence[int] = 2,
+                 attention_levels: Sequence[int] = (1, 2, 3), temporal: str = "attention",
+                 temporal_attention_levels: Sequence[int] | None = None, temporal_position: str = "relative",
+                 temporal_cross_attention: bool = False, head_dim: int = 64, num_heads: int | None = None,
+                 transformer_depth: int = 1, transformer_ff_mult: float = 4.0, mid_attention: bool = True,
+                 emb_dim: int | None = None, emb_mlp_layers: int = 2, time_scale: float = 1000.0,
+                 context_dim: int | None = None, num_groups: int = 32, dropout: float = 0.0, scale_shift: bool = True,
+                 res_block: str = "block/resnet", res_block_kwargs: dict | None = None,
+                 spatial_block: str = "block/spatial_transformer", spatial_block_kwargs: dict | None = None,
+                 temporal_block: str = "block/temporal_transformer", temporal_block_kwargs: dict | None = None,
+                 zero_init: bool = True, device=None, dtype=None) -> None:
+        super().__init__()
+        where = type(self).__name__
+        if temporal not in TEMPORAL_MODES:
+            raise ValueError(f"{where}: temporal must be one of {TEMPORAL_MODES}, got {temporal!r}")
+        if not control_embedding_channels:
+            raise ValueError(f"{where}: control_embedding_channels must name at least one width")
+        levels = len(channel_mults)
+        blocks = [num_res_blocks] * levels if isinstance(num_res_blocks, int) else list(num_res_blocks)
+        if len(blocks) != levels:
+            raise ValueError(f"{where}: num_res_blocks must be an int or one per level ({levels}), got {num_res_blocks}")
+        temporal_attention_levels = attention_levels if temporal_attention_levels is None else temporal_attention_levels
+        factory = {"device": device, "dtype": dtype}
+        emb_dim = 4 * base_channels if emb_dim is None else emb_dim
+        self.in_channels, self.control_channels, self.context_dim = in_channels, control_channels, context_dim
+        self.embed = ConditioningEmbedding(emb_dim, freq_dim=base_channels + base_channels % 2, flavour="unet",
+                                           mlp_layers=emb_mlp_layers, time_scale=time_scale, **factory)
+        self.cond_embed = ControlEmbedding(control_channels, base_channels, control_embedding_channels,
+                                           zero_init=zero_init, **factory)
+        slots = dict(res_block=res_block, res_block_kwargs=res_block_kwargs, spatial_block=spatial_block,
+                     spatial_block_kwargs=spatial_block_kwargs, temporal_block=temporal_block,
+                     temporal_block_kwargs=temporal_block_kwargs)
+
+        def unit(c_in: int, c_out: int, level: int, mid: bool = False) -> UNetUnit:
+            attend = mid_attention if mid else True
+            return UNetUnit(
+                c_in, c_out, emb_dim=emb_dim, num_groups=num_groups, dropout=dropout, scale_shift=scale_shift,
+                temporal_conv=temporal in ("conv", "both"), spatial_attention=attend and (mid or level in
+                                                                                          attention_levels),
+                temporal_attention=attend and temporal in ("attention", "both") and (
+                    mid or level in temporal_attention_levels),
+                head_dim=head_dim, depth=transformer_depth, ff_mult=transformer_ff_mult, context_dim=context_dim,
+                temporal_context=temporal_cross_attention, temporal_position=temporal_position, num_heads=num_heads,
+                **slots, **factory)
+
+        self.conv_in = _conv(in_channels, base_channels, factory=factory)
+        self.down, skips, ch = nn.ModuleList(), [base_channels], base_channels
+        for level, mult in enumerate(channel_mults):
+            stage = nn.ModuleList()
+            for _ in range(blocks[level]):
+                stage.append(unit(ch, base_channels * mult, level))
+                ch = base_channels * mult
+                skips.append(ch)
+            if level < levels - 1:
+                stage.append(_resample("down", ch, False, factory))
+                skips.append(ch)
+            self.down.append(stage)
+        self.mid = nn.ModuleList([unit(ch, ch, levels - 1, mid=True), unit(ch, ch, levels - 1)])
+        self.zero_convs = nn.ModuleList(_conv(c, c, kernel=1, factory=factory) for c in skips)
+        self.mid_zero_conv = _conv(ch, ch, kernel=1, factory=factory)
+        if zero_init:
+            for conv in (*self.zero_convs, self.mid_zero_conv):
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
+
+    def copy_encoder_from(self, unet: SpaceTimeUNet) -> ControlBranch:
+        """Load the U-Net's ``embed``, ``conv_in``, ``down`` and ``mid`` weights (ControlNet's initialisation)."""
+        own = self.state_dict()
+        shared = {k: v for k, v in unet.state_dict().items() if k.split(".", 1)[0] in ("embed", "conv_in", "down",
+                                                                                        "mid") and k in own}
+        missing = [k for k in own if k.split(".", 1)[0] in ("embed", "conv_in", "down", "mid") and k not in shared]
+        if missing:
+            raise ValueError(f"copy_encoder_from: the U-Net's encoder does not match this branch (first missing: "
+                             f"{missing[:3]})")
+        self.load_state_dict(shared, strict=False)
+        return self
+
+    def forward(self, x: Tensor, t, *, control: Tensor, context: Tensor | None = None,
+                scale: float = 1.0) -> list[Tensor]:
+        where = type(self).__name__
+        check_video(x, channels=self.in_channels, where=where)
+        f = self.cond_embed.factor
+        expected = (x.shape[0], self.control_channels, x.shape[2], x.shape[3] * f, x.shape[4] * f)
+        if control is None or tuple(control.shape) != expected:
+            got = None if control is None else tuple(control.shape)
+            raise ValueError(f"{where}: control must have shape (B, control_channels, T, {f}·H, {f}·W) = {expected}, "
+                             f"got {got}")
+        if self.context_dim is not None and context is None:
+            raise ValueError(f"{where}: context tokens (B, M, context_dim={self.context_dim}) are required")
+        emb = self.embed(timesteps_for(t, x, where))
+        h = self.conv_in(x) + self.cond_embed(control.to(x.dtype))
+        skips = [h]
+        for stage in self.down:
+            for layer in stage:
+                h = layer(h, emb, context) if isinstance(layer, UNetUnit) else layer(h)
+                skips.append(h)
+        for layer in self.mid:
+            h = layer(h, emb, context)
+        out = [conv(s) for conv, s in zip(self.zero_convs, skips)] + [self.mid_zero_conv(h)]
+        return out if scale == 1.0 else [r * scale for r in out]
+
+
+_BRANCH_ARGS = frozenset(inspect.signature(ControlBranch).parameters) - {"device", "dtype"}
+_DECODER_ONLY = frozenset({"out_channels", "zero_init_output", "gradient_checkpointing"})
+_UNET_TINY = {k: v for k, v in _BRANCH_TINY.items() if k not in ("control_embedding_channels", "zero_init")}
+
+
+@register(
+    "net", "controlled_unet", paper="Zhang, Rao & Agrawala 2023 (ControlNet); Zhang et al. 2023 (ControlVideo)",
+    tiny=dict(_UNET_TINY, control_embedding_channels=(4, 8), control_zero_init=False), inputs=_branch_inputs,
+    output_shape=lambda cfg, x, *a, **k: tuple(x.shape), bad_inputs=_BAD, tolerance={"bfloat16": 4e-2, "float16": 2e-2},
+)
+class ControlledUNet(nn.Module):
+    """``SpaceTimeUNet`` steered by a ControlNet: ``model(x, t, context=..., control=...) -> (B, C_out, T, H, W)``.
+
+    ``control`` ``(B, control_channels, T, f·H, f·W)`` goes through ``control`` (``net/control_branch``, a copy of
+    the U-Net's encoder configured from the same keywords) and its residuals are added to ``unet``'s skips and middle
+    block (``SpaceTimeUNet.forward(..., control_residuals=...)``), scaled by ``control_scale``. Without ``control``
+    the model is the plain U-Net. Every other keyword is ``SpaceTimeUNet``'s.
+
+    Args:
+        control_channels, control_embedding_channels: the control map and its embedding (see ``ControlBranch``).
+        control_scale: ControlNet's ``conditioning_scale``.
+        control_zero_init: zero the branch's output convs (ControlNet's init; False only for tests).
+        **unet: ``SpaceTimeUNet`` keywords; the branch takes the encoder ones (``concat_channels``, classes and
+            added conditioning are not supported by the branch: a ValueError).
+    """
+
+    def __init__(self, *, control_channels: int = 3, control_embedding_channels: Sequence[int] = (16, 32, 96, 256),
+                 control_scale: float = 1.0, control_zero_init: bool = True, device=None, dtype=None,
+                 **unet) -> None:
+        super().__init__()
+        unsupported = sorted(k for k in unet if k not in _BRANCH_ARGS | _DECODER_ONLY
+                             and unet[k] not in (None, 0, ()))
+        if unsupported:
+            raise ValueError(f"{type(self).__name__}: the control branch does not support {unsupported}")
+        factory = {"device": device, "dtype": dtype}
+        self.unet = SpaceTimeUNet(**unet, **factory)
+        self.control = ControlBranch(control_channels=control_channels,
+                                     control_embedding_channels=control_embedding_channels,
+                                     zero_init=control_zero_init,
+                                     **{k: v for k, v in unet.items() if k in _BRANCH_ARGS}, **factory)
+        self.control_scale = control_scale
+        self.in_channels, self.out_channels = self.unet.in_channels, self.unet.out_channels
+        self.spatial_factor = self.unet.spatial_factor
+
+    def forward(self, x: Tensor, t, *, control: Tensor | None = None, **cond) -> Tensor:
+        check_cond_keywords(cond, self.unet.supported_cond, type(self).__name__)
+        if control is None:
+            return self.unet(x, t, **cond)
+        check_video(x, channels=self.in_channels, where=type(self).__name__)
+        residuals = self.control(x, t, control=control, context=cond.get("context"), scale=self.control_scale)
+        return self.unet(x, t, control_residuals=residuals, **cond)

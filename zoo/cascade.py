@@ -1,0 +1,110 @@
+"""Cascaded sampling (Imagen Video, Make-A-Video): the first model samples a small video, every later stage samples
+a larger one conditioned on the previous output, channel-concatenated (``concat``).
+
+    pipe = zoo.create_pipeline("imagen_video", preset="tiny")     # a cascade recipe declares ``stages``
+    video = pipe(steps=2, seed=0, context=text)                  # the last stage's (B, C, T, H, W)
+
+A stage's conditioning is the previous video brought to the stage's size (``Stage.kind``): bilinear spatial resize
+(SSR), frame repetition (TSR) or Make-A-Video's masked frames + mask channel (interpolation); optionally noised
+(noise-conditioning augmentation, Imagen Video / Ho et al. 2021 "Cascaded Diffusion Models") with the level given to
+the model as ``added_cond``. Each stage is an ordinary ``Pipeline`` of its registered recipe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from .pipeline import Pipeline
+from .recipe import Recipe, Stage, get_recipe
+
+
+def stage_condition(stage: Stage, video: Tensor) -> Tensor:
+    """The previous stage's ``video`` ``(B, C, T, H, W)`` as this stage's ``concat``: ``(B, C, T', H', W')``
+    (``C + 1`` channels for ``"interpolation"``: the known frames, zeros between, then the known-frame mask)."""
+    b, c, t, h, w = video.shape
+    f = stage.factor
+    if stage.kind == "spatial_sr":
+        up = F.interpolate(rearrange(video, "b c t h w -> (b t) c h w"), scale_factor=f, mode="bilinear",
+                           align_corners=False)
+        return rearrange(up, "(b t) c h w -> b c t h w", b=b)
+    if stage.kind == "temporal_sr":
+        return video.repeat_interleave(f, dim=2)
+    frames = (t - 1) * f + 1
+    known = torch.zeros(b, c + 1, frames, h, w, dtype=video.dtype, device=video.device)
+    known[:, :c, ::f] = video
+    known[:, c, ::f] = 1.0
+    return known
+
+
+@dataclass
+class CascadePipeline:
+    """The first stage's ``Pipeline`` and every later stage's; call it to sample the last stage's video."""
+
+    base: Pipeline
+    stages: list[tuple[Stage, Pipeline]]
+    sample_shape: tuple[int, int, int, int]
+    name: str = ""
+    preset: str = ""
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe, preset: str, model: nn.Module) -> CascadePipeline:
+        from . import create_model
+
+        base = Pipeline.from_recipe(replace(recipe, stages=()), preset, model)
+        stages = [(stage, Pipeline.from_recipe(get_recipe(stage.recipe), preset, create_model(stage.recipe, preset)))
+                  for stage in recipe.stages]
+        return cls(base, stages, recipe.preset(preset).sample_shape, recipe.name, preset)
+
+    @property
+    def model(self) -> nn.Module:
+        """The first stage's model."""
+        return self.base.model
+
+    def stage_sizes(self, frames: int, height: int, width: int) -> list[tuple[int, int, int]]:
+        """(T, H, W) of every stage's output, first to last, for a cascade output of (frames, height, width)."""
+        sizes = [(frames, height, width)]
+        for stage, _ in reversed(self.stages):
+            sizes.insert(0, stage.input_size(*sizes[0]))
+        return sizes
+
+    @torch.no_grad()
+    def __call__(self, num_frames: int | None = None, steps: int | None = None, seed: int = 0, batch_size: int = 1,
+                 *, height: int | None = None, width: int | None = None, guidance: bool | None = None,
+                 generator: torch.Generator | None = None, return_stages: bool = False,
+                 **cond) -> Tensor | list[Tensor]:
+        """Sample the cascade: ``(batch_size, C, num_frames, H, W)`` of the last stage (default sizes: the preset's
+        sample shape); ``cond`` (text ``context``, ``added_cond``) goes to every stage that takes it; ``steps``
+        overrides every stage's step count. ``return_stages``: every stage's output, first to last."""
+        _, t, h, w = self.sample_shape
+        sizes = self.stage_sizes(num_frames or t, height or h, width or w)
+        device = next(self.base.model.parameters()).device
+        generator = generator or torch.Generator(device=device).manual_seed(seed)
+        common = dict(steps=steps, batch_size=batch_size, guidance=guidance, generator=generator)
+        first = {k: v for k, v in cond.items() if k in _takes(self.base.model)}
+        videos = [self.base(num_frames=sizes[0][0], height=sizes[0][1], width=sizes[0][2], **common, **first)]
+        for (stage, pipe), (t, h, w) in zip(self.stages, sizes[1:], strict=True):
+            takes = _takes(pipe.model)
+            stage_cond = {k: v for k, v in cond.items() if k in takes}
+            concat = stage_condition(stage, videos[-1])
+            if stage.noise_aug is not None:
+                level = torch.full((batch_size,), stage.noise_aug, device=device)
+                alpha, sigma = pipe.schedule.alpha(level), pipe.schedule.sigma(level)
+                noise = torch.randn(concat.shape, generator=generator, device=device)
+                concat = alpha.view(-1, 1, 1, 1, 1).to(concat) * concat + sigma.view(-1, 1, 1, 1, 1).to(concat) * noise
+                stage_cond["added_cond"] = level[:, None].to(concat.dtype)
+            c = self.sample_shape[0]
+            start = torch.randn(batch_size, c, 1 if stage.same_noise_per_frame else t, h, w, generator=generator,
+                                device=device).expand(batch_size, c, t, h, w)
+            if hasattr(pipe.guidance, "reset"):
+                pipe.guidance.reset()
+            videos.append(pipe(num_frames=t, height=h, width=w, noise=start, concat=concat, **common, **stage_cond))
+        return videos if return_stages else videos[-1]
+
+
+def _takes(model: nn.Module) -> tuple[str, ...]:
+    return tuple(getattr(model, "supported_cond", ()))
