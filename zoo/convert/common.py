@@ -5,6 +5,10 @@ table ``[(diffusers_pattern, zoo_replacement), ...]`` (``re`` syntax, applied fi
 reverse direction is derived from the same table, so there is no second table to keep in sync. Tensors whose layout
 differs (a Linear stored as a 1×1 conv, a 2-D conv inflated to 1×k×k) are reshaped by declared ``reshape`` rules,
 never silently.
+
+Converters declare tables as ``(diffusers_template, zoo_template)`` pairs (``RenameTable.from_pairs``, with
+``param_pairs`` / ``prefixed`` to compose them; block-level pairs shared by converters live in ``blocks.py``), and
+every converter's body is ``convert_weights``. Config checks shared by converters are in ``checks.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
+
+import components
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,39 @@ class RenameTable:
             if re.fullmatch(pattern, key):
                 return re.sub(f"^{pattern}$", template, key)
         raise KeyError(f"no reverse rename rule matches zoo key {key!r}")
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[str, str]]) -> RenameTable:
+        """A two-way table from ``(diffusers_template, zoo_template)`` pairs, e.g.
+        ``("down_blocks.{L}.resnets.{i}.norm1.{P}", "down.{L}.{i}.res.norm1.{P}")``: a ``{name}`` placeholder is one
+        key segment, an index (digits) unless ``PLACEHOLDERS`` names its alternatives; both sides have the same ones."""
+        pairs = list(pairs)
+        return cls(rules=tuple((_template_regex(d), _template_replacement(z)) for d, z in pairs),
+                   reverse=tuple((_template_regex(z), _template_replacement(d)) for d, z in pairs))
+
+
+# template placeholders that are not indices: "{P}" a parameter, "{x}" an attention projection
+PLACEHOLDERS = {"P": "weight|bias", "x": "q|k|v"}
+
+
+def _template_regex(template: str) -> str:
+    parts = re.split(r"\{(\w+)\}", template)
+    return "".join(re.escape(part) if n % 2 == 0 else f"(?P<{part}>{PLACEHOLDERS.get(part, '[0-9]+')})"
+                   for n, part in enumerate(parts))
+
+
+def _template_replacement(template: str) -> str:
+    return re.sub(r"\{(\w+)\}", r"\\g<\1>", template)
+
+
+def param_pairs(modules: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``(diffusers, zoo)`` module-name pairs -> parameter templates (``module.{P}``, ``P`` = weight or bias)."""
+    return [(f"{d}.{{P}}", f"{z}.{{P}}") for d, z in modules]
+
+
+def prefixed(diffusers_prefix: str, zoo_prefix: str, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``pairs`` (of a sub-module) under the given key prefixes (each ending in ``"."``, or empty)."""
+    return [(diffusers_prefix + d, zoo_prefix + z) for d, z in pairs]
 
 
 def rename_state_dict(state: dict[str, Tensor], table: RenameTable, target: nn.Module | dict[str, Tensor],
@@ -97,6 +136,18 @@ def _squeezed(shape: Iterable[int]) -> tuple[int, ...]:
 CONVERTERS: dict[str, Callable[[nn.Module], nn.Module]] = {}
 
 
+def convert_weights(model: nn.Module, key: str, config: dict, table: RenameTable, *,
+                    adapt: Callable[[dict[str, Tensor]], dict[str, Tensor]] | None = None) -> nn.Module:
+    """The body of every converter: build registry entry ``key`` with ``config`` on ``model``'s device and dtype, load
+    ``model``'s weights renamed by ``table`` (then ``adapt``-ed, for value transforms) strictly, return it in eval mode.
+    """
+    weight = next(model.parameters())
+    ours = components.build(key, **config, device=weight.device, dtype=weight.dtype)
+    state = rename_state_dict(model.state_dict(), table, ours)
+    ours.load_state_dict(adapt(state) if adapt is not None else state, strict=True)
+    return ours.eval()
+
+
 def register_converter(diffusers_class: str) -> Callable:
     """Decorator: ``converter(diffusers_model) -> zoo model`` for instances of ``diffusers_class``."""
 
@@ -116,3 +167,4 @@ def from_diffusers(model: nn.Module) -> nn.Module:
         known = ", ".join(sorted(CONVERTERS)) or "none yet"
         raise TypeError(f"from_diffusers: no converter for {name}; converters exist for: {known}")
     return CONVERTERS[name](model)
+

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-import components
-
-from .common import register_converter, rename_state_dict
-from .unet2d import _factory, encoder_config, encoder_pairs, table_from_pairs
+from .common import RenameTable, convert_weights, param_pairs, register_converter, rename_state_dict
+from .unet2d import encoder_config, encoder_pairs
 
 
 def controlnet_config(config) -> dict:
@@ -26,24 +24,22 @@ def controlnet_config(config) -> dict:
                 control_embedding_channels=tuple(config["conditioning_embedding_out_channels"]))
 
 
-def controlnet_table(cfg: dict):
+def controlnet_table(cfg: dict) -> RenameTable:
+    """The diffusers <-> zoo rename table of a ``ControlBranch`` config made by ``controlnet_config``."""
     n_blocks = 2 * (len(cfg["control_embedding_channels"]) - 1)
-    pairs = encoder_pairs(cfg) + [
-        ("controlnet_cond_embedding.conv_in.{p}", "cond_embed.conv_in.{p}"),
-        ("controlnet_cond_embedding.conv_out.{p}", "cond_embed.conv_out.{p}"),
-        ("controlnet_down_blocks.{n}.{p}", "zero_convs.{n}.{p}"),
-        ("controlnet_mid_block.{p}", "mid_zero_conv.{p}"),
-    ] + [(f"controlnet_cond_embedding.blocks.{n}.{{p}}", f"cond_embed.blocks.{n}.{{p}}") for n in range(n_blocks)]
-    return table_from_pairs(pairs)
+    return RenameTable.from_pairs(encoder_pairs(cfg) + param_pairs([
+        ("controlnet_cond_embedding.conv_in", "cond_embed.conv_in"),
+        ("controlnet_cond_embedding.conv_out", "cond_embed.conv_out"),
+        ("controlnet_down_blocks.{n}", "zero_convs.{n}"),
+        ("controlnet_mid_block", "mid_zero_conv"),
+        *((f"controlnet_cond_embedding.blocks.{n}", f"cond_embed.blocks.{n}") for n in range(n_blocks))]))
 
 
 @register_converter("ControlNetModel")
 def from_controlnet(model: nn.Module) -> nn.Module:
-    """The ``ControlBranch`` equal to ``model`` on every frame, with its weights."""
+    """The ``ControlBranch`` equal to ``model`` on every frame, with its weights (eval mode)."""
     cfg = controlnet_config(model.config)
-    branch = components.build("net/control_branch", **cfg, **_factory(model))
-    branch.load_state_dict(rename_state_dict(model.state_dict(), controlnet_table(cfg), branch), strict=True)
-    return branch
+    return convert_weights(model, "net/control_branch", cfg, controlnet_table(cfg))
 
 
 def to_controlnet_state_dict(branch: nn.Module, diffusers_model: nn.Module) -> dict[str, Tensor]:

@@ -28,99 +28,61 @@ converted model and ``zoo.create_model("svd", "paper")`` are the same network. C
 
 from __future__ import annotations
 
-import re
-
 from torch import Tensor, nn
 
-import components
-
 from ..svd import svd_unet
-from .common import RenameTable, register_converter, rename_state_dict
+from .blocks import RESNET, TRANSFORMER, TRANSFORMER_LAYER
+from .checks import config_getter, level_problems, refuse_unsupported
+from .common import RenameTable, convert_weights, param_pairs, prefixed, register_converter, rename_state_dict
 
 
 __all__ = ["SVD_DIFFUSERS_CLASS", "svd_config", "svd_rename_table", "svd_to_diffusers_state_dict"]
 
 SVD_DIFFUSERS_CLASS = "UNetSpatioTemporalConditionModel"
 
-_GROUPS = {"P": "weight|bias", "x": "q|k|v"}
-
-
-def param_pairs(pairs):
-    """``(diffusers, ours)`` module-name pairs -> parameter-name templates (``.{P}`` = weight or bias)."""
-    return [(f"{a}.{{P}}", f"{b}.{{P}}") for a, b in pairs]
-
-
-RESNET = [("norm1", "norm1"), ("conv1", "conv1"), ("norm2", "norm2"), ("conv2", "conv2"),
-          ("time_emb_proj", "emb_proj.1"), ("conv_shortcut", "skip")]
 TEMPORAL_RESNET = [("norm1", "layers.0.0"), ("conv1", "layers.0.3"), ("norm2", "layers.1.0"), ("conv2", "layers.1.3"),
                    ("time_emb_proj", "temb_proj.1"), ("conv_shortcut", "skip")]
+_MERGE = [("time_mixer.mix_factor", "merge.merge_factor")]
 # diffusers SpatioTemporalResBlock -> block/spatiotemporal_resnet
-SPATIOTEMPORAL_RESNET = (param_pairs([(f"spatial_res_block.{a}", f"spatial.{b}") for a, b in RESNET])
-                         + param_pairs([(f"temporal_res_block.{a}", f"temporal.{b}") for a, b in TEMPORAL_RESNET])
-                         + [("time_mixer.mix_factor", "merge.merge_factor")])
-_LAYER = [("norm1", "norm1"), ("norm2", "norm2"), ("norm3", "norm3"), ("attn1.to_{x}", "attn1.to_{x}"),
-          ("attn2.to_{x}", "attn2.to_{x}"), ("attn1.to_out.0", "attn1.to_out"), ("attn2.to_out.0", "attn2.to_out"),
-          ("ff.net.0.proj", "ff.fc1"), ("ff.net.2", "ff.fc2")]
-_TEMPORAL_LAYER = _LAYER + [("norm_in", "norm_in"), ("ff_in.net.0.proj", "ff_in.fc1"), ("ff_in.net.2", "ff_in.fc2")]
+SPATIOTEMPORAL_RESNET = (prefixed("spatial_res_block.", "spatial.", param_pairs(RESNET))
+                         + prefixed("temporal_res_block.", "temporal.", param_pairs(TEMPORAL_RESNET)) + _MERGE)
+_TEMPORAL_LAYER = TRANSFORMER_LAYER + [("norm_in", "norm_in"), ("ff_in.net.0.proj", "ff_in.fc1"),
+                                       ("ff_in.net.2", "ff_in.fc2")]
 # diffusers TransformerSpatioTemporalModel -> block/svd_spatiotemporal_transformer
-SPATIOTEMPORAL_TRANSFORMER = (
-    param_pairs([("norm", "norm"), ("proj_in", "proj_in"), ("proj_out", "proj_out"),
-         ("time_pos_embed.linear_1", "time_pos_embed.fc1"), ("time_pos_embed.linear_2", "time_pos_embed.fc2")])
-    + param_pairs([(f"transformer_blocks.{{d}}.{a}", f"layers.{{d}}.{b}") for a, b in _LAYER])
-    + param_pairs([(f"temporal_transformer_blocks.{{d}}.{a}", f"temporal_layers.{{d}}.{b}") for a, b in _TEMPORAL_LAYER])
-    + [("time_mixer.mix_factor", "merge.merge_factor")])
-
-
-def regex(template: str) -> str:
-    """``"down_blocks.{L}.resnets.{i}.norm1.{P}"`` -> a regex with named groups (digits unless in ``_GROUPS``)."""
-    parts = re.split(r"\{(\w+)\}", template)
-    return "".join(re.escape(part) if n % 2 == 0 else f"(?P<{part}>{_GROUPS.get(part, r'[0-9]+')})"
-                   for n, part in enumerate(parts))
-
-
-def template(text: str) -> str:
-    return re.sub(r"\{(\w+)\}", r"\\g<\1>", text)
-
-
-def table_from_pairs(prefixes: list[tuple[str, str, list[tuple[str, str]]]]) -> RenameTable:
-    """A two-way ``RenameTable`` from ``(diffusers_prefix, our_prefix, [(diffusers_leaf, our_leaf), ...])``."""
-    pairs = [(f"{theirs}{a}", f"{ours}{b}") for theirs, ours, body in prefixes for a, b in body]
-    return RenameTable(rules=tuple((regex(d), template(z)) for d, z in pairs),
-                       reverse=tuple((regex(z), template(d)) for d, z in pairs))
+SPATIOTEMPORAL_TRANSFORMER = param_pairs(
+    TRANSFORMER + [("time_pos_embed.linear_1", "time_pos_embed.fc1"), ("time_pos_embed.linear_2", "time_pos_embed.fc2")]
+    + prefixed("temporal_transformer_blocks.{d}.", "temporal_layers.{d}.", _TEMPORAL_LAYER)) + _MERGE
 
 
 def svd_rename_table(layers_per_block: int) -> RenameTable:
     """The rename table for an SVD U-Net with ``layers_per_block`` res-blocks per down level (both directions)."""
     n = layers_per_block
-    top = param_pairs([("conv_in", "conv_in"), ("conv_out", "conv_out"), ("conv_norm_out", "norm_out"),
-               ("time_embedding.linear_1", "embed.timestep.mlp.fc1"),
-               ("time_embedding.linear_2", "embed.timestep.mlp.fc2"),
-               ("add_embedding.linear_1", "embed.added.mlp.fc1"), ("add_embedding.linear_2", "embed.added.mlp.fc2")])
-    prefixes = [("", "", top)]
+    pairs = param_pairs([("conv_in", "conv_in"), ("conv_out", "conv_out"), ("conv_norm_out", "norm_out"),
+                         ("time_embedding.linear_1", "embed.timestep.mlp.fc1"),
+                         ("time_embedding.linear_2", "embed.timestep.mlp.fc2"),
+                         ("add_embedding.linear_1", "embed.added.mlp.fc1"),
+                         ("add_embedding.linear_2", "embed.added.mlp.fc2"),
+                         ("down_blocks.{L}.downsamplers.0.conv", f"down.{{L}}.{n}.conv"),
+                         ("up_blocks.{L}.upsamplers.0.conv", f"up.{{L}}.{n + 1}.conv")])
     for ours, theirs in (("down", "down_blocks"), ("up", "up_blocks")):
-        prefixes += [(f"{theirs}.{{L}}.resnets.{{i}}.", f"{ours}.{{L}}.{{i}}.res.", SPATIOTEMPORAL_RESNET),
-                     (f"{theirs}.{{L}}.attentions.{{i}}.", f"{ours}.{{L}}.{{i}}.spatial.", SPATIOTEMPORAL_TRANSFORMER)]
-    prefixes += [("down_blocks.{L}.downsamplers.0.", f"down.{{L}}.{n}.", param_pairs([("conv", "conv")])),
-                 ("up_blocks.{L}.upsamplers.0.", f"up.{{L}}.{n + 1}.", param_pairs([("conv", "conv")])),
-                 ("mid_block.resnets.{i}.", "mid.{i}.res.", SPATIOTEMPORAL_RESNET),
-                 ("mid_block.attentions.0.", "mid.0.spatial.", SPATIOTEMPORAL_TRANSFORMER)]
-    return table_from_pairs(prefixes)
+        pairs += prefixed(f"{theirs}.{{L}}.resnets.{{i}}.", f"{ours}.{{L}}.{{i}}.res.", SPATIOTEMPORAL_RESNET)
+        pairs += prefixed(f"{theirs}.{{L}}.attentions.{{i}}.", f"{ours}.{{L}}.{{i}}.spatial.",
+                          SPATIOTEMPORAL_TRANSFORMER)
+    pairs += prefixed("mid_block.resnets.{i}.", "mid.{i}.res.", SPATIOTEMPORAL_RESNET)
+    pairs += prefixed("mid_block.attentions.0.", "mid.0.spatial.", SPATIOTEMPORAL_TRANSFORMER)
+    return RenameTable.from_pairs(pairs)
 
 
 def svd_config(config) -> dict:
     """``net/space_time_unet`` keywords of a diffusers ``UNetSpatioTemporalConditionModel`` config (refuses what the
     SVD layout cannot express)."""
-    get = config.get if isinstance(config, dict) else lambda k, d=None: getattr(config, k, d)
-    where = "from_diffusers(UNetSpatioTemporalConditionModel)"
+    get = config_getter(config)
     widths = list(get("block_out_channels"))
     base = widths[0]
     heads = get("num_attention_heads")
     heads = list(heads) if isinstance(heads, list | tuple) else [heads] * len(widths)
     depth = get("transformer_layers_per_block")
-    down, up = list(get("down_block_types")), list(get("up_block_types"))
-    problems = []
-    if any(w % base for w in widths):
-        problems.append(f"block_out_channels {widths} must be multiples of the first")
+    problems = level_problems(widths, list(get("down_block_types")), list(get("up_block_types")))
     head_sizes = {w // h for w, h in zip(widths, heads)}
     if any(w % h for w, h in zip(widths, heads)) or len(head_sizes) != 1:
         problems.append(f"num_attention_heads {heads} must give one head size at every width {widths}")
@@ -130,11 +92,7 @@ def svd_config(config) -> dict:
         problems.append("layers_per_block and cross_attention_dim must be single ints")
     if get("projection_class_embeddings_input_dim") != 3 * get("addition_time_embed_dim"):
         problems.append("projection_class_embeddings_input_dim must be 3 × addition_time_embed_dim (fps, motion, aug)")
-    cross = [k.startswith("CrossAttn") for k in down] == [True] * (len(widths) - 1) + [False]
-    if not cross or [k.startswith("CrossAttn") for k in up] != [False] + [True] * (len(widths) - 1):
-        problems.append(f"block types must be CrossAttn at every level but the last (got {down} / {up})")
-    if problems:
-        raise ValueError(f"{where}: unsupported config: " + "; ".join(problems))
+    refuse_unsupported(SVD_DIFFUSERS_CLASS, problems)
     cfg = svd_unet(base, tuple(w // base for w in widths), get("layers_per_block"), head_sizes.pop(),
                    get("cross_attention_dim"), get("addition_time_embed_dim"), groups=32)
     return {**cfg, "in_channels": get("in_channels"), "out_channels": get("out_channels")}
@@ -143,12 +101,8 @@ def svd_config(config) -> dict:
 @register_converter(SVD_DIFFUSERS_CLASS)
 def from_diffusers_svd(model: nn.Module) -> nn.Module:
     """The ``net/space_time_unet`` equal to ``model`` (weights converted; same device and dtype; eval mode)."""
-    weight = next(model.parameters())
-    ours = components.build("net/space_time_unet", **svd_config(model.config), device=weight.device,
-                            dtype=weight.dtype)
-    table = svd_rename_table(model.config.layers_per_block)
-    ours.load_state_dict(rename_state_dict(model.state_dict(), table, ours), strict=True)
-    return ours.eval()
+    return convert_weights(model, "net/space_time_unet", svd_config(model.config),
+                           svd_rename_table(model.config.layers_per_block))
 
 
 def svd_to_diffusers_state_dict(model: nn.Module, target: nn.Module | dict[str, Tensor],

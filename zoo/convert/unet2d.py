@@ -26,14 +26,12 @@ per-level transformer depth, ...) raise ``ValueError`` naming the field: never a
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from torch import Tensor, nn
 
-import components
-
-from .common import RenameTable, register_converter, rename_state_dict
+from .blocks import RESNET, TRANSFORMER
+from .common import RenameTable, convert_weights, param_pairs, prefixed, register_converter, rename_state_dict
 
 
 # (config field, value(s) we support): anything else is a different model
@@ -113,34 +111,23 @@ def unet2d_config(config: Mapping) -> dict:
     return dict(out, out_channels=config["out_channels"], zero_init_output=False)
 
 
-# ---- rename tables: (diffusers template, zoo template); "{name}" is one key segment, "{rest}" the remainder ----
+# ---- rename tables: (diffusers template, zoo template) pairs, "{i}" an index, "{P}" weight or bias ----
 
-_RESNET = [("norm1", "norm1"), ("conv1", "conv1"), ("time_emb_proj", "emb_proj.1"), ("norm2", "norm2"),
-           ("conv2", "conv2"), ("conv_shortcut", "skip")]
-_TRANSFORMER = [("norm", "norm"), ("proj_in", "proj_in"), ("proj_out", "proj_out")] + [
-    (f"transformer_blocks.{{k}}.{d}", f"layers.{{k}}.{z}") for d, z in (
-        ("norm1", "norm1"), ("norm2", "norm2"), ("norm3", "norm3"), ("ff.net.0.proj", "ff.fc1"),
-        ("ff.net.2", "ff.fc2"),
-        *((f"{a}.{p}", f"{a}.{p}") for a in ("attn1", "attn2") for p in ("to_q", "to_k", "to_v")),
-        *((f"{a}.to_out.0", f"{a}.to_out") for a in ("attn1", "attn2")))]
-
-
-def _unit(diffusers_prefix: str, zoo_prefix: str, inner: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(f"{diffusers_prefix}.{d}.{{p}}", f"{zoo_prefix}.{z}.{{p}}") for d, z in inner]
+_RESNET, _TRANSFORMER = param_pairs(RESNET), param_pairs(TRANSFORMER)
 
 
 def encoder_pairs(cfg: dict) -> list[tuple[str, str]]:
     """Template pairs of the time embedding, ``conv_in``, the encoder levels and the middle block."""
     levels = len(cfg["channel_mults"])
     blocks = _as_list(cfg["num_res_blocks"], levels, "num_res_blocks")
-    pairs = [("conv_in.{p}", "conv_in.{p}"), ("time_embedding.linear_1.{p}", "embed.timestep.mlp.fc1.{p}"),
-             ("time_embedding.linear_2.{p}", "embed.timestep.mlp.fc2.{p}")]
-    pairs += _unit("down_blocks.{i}.resnets.{j}", "down.{i}.{j}.res", _RESNET)
-    pairs += _unit("down_blocks.{i}.attentions.{j}", "down.{i}.{j}.spatial", _TRANSFORMER)
-    pairs += [(f"down_blocks.{i}.downsamplers.0.conv.{{p}}", f"down.{i}.{blocks[i]}.conv.{{p}}")
+    pairs = param_pairs([("conv_in", "conv_in"), ("time_embedding.linear_1", "embed.timestep.mlp.fc1"),
+                         ("time_embedding.linear_2", "embed.timestep.mlp.fc2")])
+    pairs += prefixed("down_blocks.{i}.resnets.{j}.", "down.{i}.{j}.res.", _RESNET)
+    pairs += prefixed("down_blocks.{i}.attentions.{j}.", "down.{i}.{j}.spatial.", _TRANSFORMER)
+    pairs += [(f"down_blocks.{i}.downsamplers.0.conv.{{P}}", f"down.{i}.{blocks[i]}.conv.{{P}}")
               for i in range(levels - 1)]
-    pairs += _unit("mid_block.resnets.0", "mid.0.res", _RESNET) + _unit("mid_block.resnets.1", "mid.1.res", _RESNET)
-    pairs += _unit("mid_block.attentions.0", "mid.0.spatial", _TRANSFORMER)
+    pairs += prefixed("mid_block.resnets.{j}.", "mid.{j}.res.", _RESNET)
+    pairs += prefixed("mid_block.attentions.0.", "mid.0.spatial.", _TRANSFORMER)
     return pairs
 
 
@@ -148,46 +135,23 @@ def decoder_pairs(cfg: dict) -> list[tuple[str, str]]:
     """Template pairs of the decoder levels and the output head."""
     levels = len(cfg["channel_mults"])
     blocks = _as_list(cfg["num_res_blocks"], levels, "num_res_blocks")
-    pairs = _unit("up_blocks.{u}.resnets.{j}", "up.{u}.{j}.res", _RESNET)
-    pairs += _unit("up_blocks.{u}.attentions.{j}", "up.{u}.{j}.spatial", _TRANSFORMER)
-    pairs += [(f"up_blocks.{u}.upsamplers.0.conv.{{p}}", f"up.{u}.{blocks[levels - 1 - u] + 1}.conv.{{p}}")
+    pairs = prefixed("up_blocks.{u}.resnets.{j}.", "up.{u}.{j}.res.", _RESNET)
+    pairs += prefixed("up_blocks.{u}.attentions.{j}.", "up.{u}.{j}.spatial.", _TRANSFORMER)
+    pairs += [(f"up_blocks.{u}.upsamplers.0.conv.{{P}}", f"up.{u}.{blocks[levels - 1 - u] + 1}.conv.{{P}}")
               for u in range(levels - 1)]
-    return pairs + [("conv_norm_out.{p}", "norm_out.{p}"), ("conv_out.{p}", "conv_out.{p}")]
-
-
-def _regex(template: str) -> str:
-    parts = re.split(r"(\{\w+\})", template)
-    return "".join(f"(?P<{p[1:-1]}>[^.]+)" if p.startswith("{") else re.escape(p) for p in parts)
-
-
-def _replacement(template: str) -> str:
-    return re.sub(r"\{(\w+)\}", r"\\g<\1>", template)
-
-
-def table_from_pairs(pairs: Iterable[tuple[str, str]]) -> RenameTable:
-    """A two-way ``RenameTable`` from ``(diffusers_template, zoo_template)`` pairs with ``{name}`` placeholders."""
-    pairs = list(pairs)
-    return RenameTable(rules=tuple((_regex(d), _replacement(z)) for d, z in pairs),
-                       reverse=tuple((_regex(z), _replacement(d)) for d, z in pairs))
+    return pairs + param_pairs([("conv_norm_out", "norm_out"), ("conv_out", "conv_out")])
 
 
 def unet2d_table(cfg: dict) -> RenameTable:
     """The diffusers <-> zoo rename table of a ``SpaceTimeUNet`` config made by ``unet2d_config``."""
-    return table_from_pairs(encoder_pairs(cfg) + decoder_pairs(cfg))
-
-
-def _factory(model: nn.Module) -> dict:
-    p = next(model.parameters())
-    return {"device": p.device, "dtype": p.dtype}
+    return RenameTable.from_pairs(encoder_pairs(cfg) + decoder_pairs(cfg))
 
 
 @register_converter("UNet2DConditionModel")
 def from_unet2d(model: nn.Module) -> nn.Module:
-    """The ``SpaceTimeUNet`` (``temporal="none"``) equal to ``model`` on every frame, with its weights."""
+    """The ``SpaceTimeUNet`` (``temporal="none"``) equal to ``model`` on every frame, with its weights (eval mode)."""
     cfg = unet2d_config(model.config)
-    zoo_model = components.build("net/space_time_unet", **cfg, **_factory(model))
-    zoo_model.load_state_dict(rename_state_dict(model.state_dict(), unet2d_table(cfg), zoo_model), strict=True)
-    return zoo_model
+    return convert_weights(model, "net/space_time_unet", cfg, unet2d_table(cfg))
 
 
 def to_unet2d_state_dict(zoo_model: nn.Module, diffusers_model: nn.Module) -> dict[str, Tensor]:

@@ -17,44 +17,20 @@ The zoo model is built from the diffusers config by the recipe's own layout func
 
 from __future__ import annotations
 
-import re
-
 from torch import Tensor, nn
 
-import components
-
 from ..modelscope_t2v import _unet3d
-from .common import RenameTable, register_converter, rename_state_dict
+from .blocks import RESNET, TRANSFORMER
+from .checks import config_getter, level_problems, refuse_unsupported
+from .common import RenameTable, convert_weights, param_pairs, prefixed, register_converter, rename_state_dict
 
 
 __all__ = ["UNET3D_DIFFUSERS_CLASS", "unet3d_config", "unet3d_rename_table", "unet3d_to_diffusers_state_dict"]
 
 UNET3D_DIFFUSERS_CLASS = "UNet3DConditionModel"
 
-_GROUPS = {"P": "weight|bias", "x": "q|k|v"}
-
-_RESNET = [("norm1", "norm1"), ("conv1", "conv1"), ("norm2", "norm2"), ("conv2", "conv2"),
-           ("time_emb_proj", "emb_proj.1"), ("conv_shortcut", "skip")]
 _TEMP_CONV = [("conv1.0", "layers.0.0"), ("conv1.2", "layers.0.3")] + [
     (f"conv{k}.{j}", f"layers.{k - 1}.{j}") for k in (2, 3, 4) for j in (0, 3)]
-_TRANSFORMER = [("norm", "norm"), ("proj_in", "proj_in"), ("proj_out", "proj_out")] + [
-    (f"transformer_blocks.{{d}}.{a}", f"layers.{{d}}.{b}") for a, b in [
-        ("norm1", "norm1"), ("norm2", "norm2"), ("norm3", "norm3"), ("attn1.to_{x}", "attn1.to_{x}"),
-        ("attn2.to_{x}", "attn2.to_{x}"), ("attn1.to_out.0", "attn1.to_out"), ("attn2.to_out.0", "attn2.to_out"),
-        ("ff.net.0.proj", "ff.fc1"), ("ff.net.2", "ff.fc2")]]
-
-
-def _regex(template: str) -> str:
-    """``"down_blocks.{L}.resnets.{i}.norm1.{P}"`` -> a regex with named groups (digits unless in ``_GROUPS``)."""
-    parts = re.split(r"\{(\w+)\}", template)
-    out = []
-    for n, part in enumerate(parts):
-        out.append(re.escape(part) if n % 2 == 0 else f"(?P<{part}>{_GROUPS.get(part, r'[0-9]+')})")
-    return "".join(out)
-
-
-def _template(template: str) -> str:
-    return re.sub(r"\{(\w+)\}", r"\\g<\1>", template)
 
 
 def unet3d_rename_table(layers_per_block: int) -> RenameTable:
@@ -63,41 +39,34 @@ def unet3d_rename_table(layers_per_block: int) -> RenameTable:
     prefixes = [("", "", [("conv_in", "conv_in"), ("conv_out", "conv_out"), ("conv_norm_out", "norm_out"),
                           ("time_embedding.linear_1", "embed.timestep.mlp.fc1"),
                           ("time_embedding.linear_2", "embed.timestep.mlp.fc2")]),
-                ("transformer_in.", "stem.", _TRANSFORMER)]
+                ("transformer_in.", "stem.", TRANSFORMER)]
     for ours, theirs in (("down", "down_blocks"), ("up", "up_blocks")):
         prefixes += [
-            (f"{theirs}.{{L}}.resnets.{{i}}.", f"{ours}.{{L}}.{{i}}.res.spatial.", _RESNET),
+            (f"{theirs}.{{L}}.resnets.{{i}}.", f"{ours}.{{L}}.{{i}}.res.spatial.", RESNET),
             (f"{theirs}.{{L}}.temp_convs.{{i}}.", f"{ours}.{{L}}.{{i}}.res.temporal.", _TEMP_CONV),
-            (f"{theirs}.{{L}}.attentions.{{i}}.", f"{ours}.{{L}}.{{i}}.spatial.", _TRANSFORMER),
-            (f"{theirs}.{{L}}.temp_attentions.{{i}}.", f"{ours}.{{L}}.{{i}}.temporal.", _TRANSFORMER),
+            (f"{theirs}.{{L}}.attentions.{{i}}.", f"{ours}.{{L}}.{{i}}.spatial.", TRANSFORMER),
+            (f"{theirs}.{{L}}.temp_attentions.{{i}}.", f"{ours}.{{L}}.{{i}}.temporal.", TRANSFORMER),
         ]
     prefixes += [
         ("down_blocks.{L}.downsamplers.0.", f"down.{{L}}.{n}.", [("conv", "conv")]),
         ("up_blocks.{L}.upsamplers.0.", f"up.{{L}}.{n + 1}.", [("conv", "conv")]),
-        ("mid_block.resnets.{i}.", "mid.{i}.res.spatial.", _RESNET),
+        ("mid_block.resnets.{i}.", "mid.{i}.res.spatial.", RESNET),
         ("mid_block.temp_convs.{i}.", "mid.{i}.res.temporal.", _TEMP_CONV),
-        ("mid_block.attentions.0.", "mid.0.spatial.", _TRANSFORMER),
-        ("mid_block.temp_attentions.0.", "mid.0.temporal.", _TRANSFORMER),
+        ("mid_block.attentions.0.", "mid.0.spatial.", TRANSFORMER),
+        ("mid_block.temp_attentions.0.", "mid.0.temporal.", TRANSFORMER),
     ]
-    pairs = [(f"{theirs}{a}.{{P}}", f"{ours}{b}.{{P}}") for theirs, ours, body in prefixes for a, b in body]
-    return RenameTable(
-        rules=tuple((_regex(d), _template(z)) for d, z in pairs),
-        reverse=tuple((_regex(z), _template(d)) for d, z in pairs),
-    )
+    return RenameTable.from_pairs(pair for theirs, ours, body in prefixes
+                                  for pair in prefixed(theirs, ours, param_pairs(body)))
 
 
 def unet3d_config(config) -> dict:
     """``net/space_time_unet`` keywords of a diffusers ``UNet3DConditionModel`` config (refuses what we lack)."""
-    get = config.get if isinstance(config, dict) else lambda k, d=None: getattr(config, k, d)
-    where = "from_diffusers(UNet3DConditionModel)"
+    get = config_getter(config)
     widths = list(get("block_out_channels"))
     base = widths[0]
     heads = get("attention_head_dim")
     heads = list(heads) if isinstance(heads, list | tuple) else [heads] * len(widths)
-    down, up = list(get("down_block_types")), list(get("up_block_types"))
-    problems = []
-    if any(w % base for w in widths):
-        problems.append(f"block_out_channels {widths} must be multiples of the first")
+    problems = level_problems(widths, list(get("down_block_types")), list(get("up_block_types")))
     if len(set(heads)) != 1:
         problems.append(f"attention_head_dim must be one size for every block, got {heads}")
     if get("num_attention_heads") is not None or get("time_cond_proj_dim") is not None:
@@ -106,12 +75,7 @@ def unet3d_config(config) -> dict:
         problems.append(f"act_fn must be 'silu' and norm_eps 1e-5, got {get('act_fn')!r}, {get('norm_eps')}")
     if get("downsample_padding", 1) != 1 or get("mid_block_scale_factor", 1) != 1:
         problems.append("downsample_padding and mid_block_scale_factor must be 1")
-    cross = [i for i, kind in enumerate(down) if kind.startswith("CrossAttn")]
-    if cross != list(range(len(widths) - 1)) or [k.startswith("CrossAttn") for k in up] != [
-            False] + [True] * (len(widths) - 1):
-        problems.append(f"block types must be CrossAttn at every level but the last (got {down} / {up})")
-    if problems:
-        raise ValueError(f"{where}: unsupported config: " + "; ".join(problems))
+    refuse_unsupported(UNET3D_DIFFUSERS_CLASS, problems)
     cfg = _unet3d(base, tuple(w // base for w in widths), get("layers_per_block"), heads[0],
                   get("cross_attention_dim"), get("norm_num_groups"), in_channels=get("in_channels"))
     return {**cfg, "out_channels": get("out_channels")}
@@ -120,12 +84,8 @@ def unet3d_config(config) -> dict:
 @register_converter(UNET3D_DIFFUSERS_CLASS)
 def from_diffusers_unet3d(model: nn.Module) -> nn.Module:
     """The ``net/space_time_unet`` equal to ``model`` (weights converted; same device and dtype; eval mode)."""
-    weight = next(model.parameters())
-    ours = components.build("net/space_time_unet", **unet3d_config(model.config), device=weight.device,
-                            dtype=weight.dtype)
-    table = unet3d_rename_table(model.config.layers_per_block)
-    ours.load_state_dict(rename_state_dict(model.state_dict(), table, ours), strict=True)
-    return ours.eval()
+    return convert_weights(model, "net/space_time_unet", unet3d_config(model.config),
+                           unet3d_rename_table(model.config.layers_per_block))
 
 
 def unet3d_to_diffusers_state_dict(model: nn.Module, target: nn.Module | dict[str, Tensor],

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-import components
-
-from .common import register_converter, rename_state_dict
-from .svd import RESNET, SPATIOTEMPORAL_RESNET, param_pairs, table_from_pairs
+from .blocks import RESNET
+from .checks import config_getter, level_problems, refuse_unsupported
+from .common import RenameTable, convert_weights, param_pairs, prefixed, register_converter, rename_state_dict
+from .svd import SPATIOTEMPORAL_RESNET
 
 
 __all__ = ["VAE_TEMPORAL_DIFFUSERS_CLASS", "vae_temporal_config", "vae_temporal_rename_table",
@@ -33,28 +33,27 @@ __all__ = ["VAE_TEMPORAL_DIFFUSERS_CLASS", "vae_temporal_config", "vae_temporal_
 VAE_TEMPORAL_DIFFUSERS_CLASS = "AutoencoderKLTemporalDecoder"
 
 _IMAGE_RESNET = param_pairs([p for p in RESNET if p[0] != "time_emb_proj"])
-_ATTENTION = param_pairs([("group_norm", "norm"), ("to_q", "attn.to_q"), ("to_k", "attn.to_k"), ("to_v", "attn.to_v"),
-                  ("to_out.0", "attn.to_out")])
+_ATTENTION = param_pairs([("group_norm", "norm"), ("to_q", "attn.to_q"), ("to_k", "attn.to_k"),
+                          ("to_v", "attn.to_v"), ("to_out.0", "attn.to_out")])
 _MERGE = "merge.merge_factor"
 
 
-def vae_temporal_rename_table(layers_per_block: int):
+def vae_temporal_rename_table(layers_per_block: int) -> RenameTable:
     """The rename table for ``layers_per_block`` res-blocks per encoder level (both directions)."""
     n = layers_per_block
-    prefixes = [("", "", param_pairs([("quant_conv", "quant_conv")]))]
+    pairs = param_pairs([("quant_conv", "quant_conv"), ("decoder.time_conv_out", "decoder.time_conv_out"),
+                         ("encoder.down_blocks.{L}.downsamplers.0.conv", f"encoder.down.{{L}}.{n}.conv"),
+                         ("decoder.up_blocks.{L}.upsamplers.0.conv", f"decoder.up.{{L}}.{n + 1}.conv")])
     for part in ("encoder", "decoder"):
         res = _IMAGE_RESNET if part == "encoder" else SPATIOTEMPORAL_RESNET
-        prefixes += [(f"{part}.", f"{part}.", param_pairs([("conv_in", "conv_in"), ("conv_out", "conv_out"),
-                                                   ("conv_norm_out", "norm_out")])),
-                     (f"{part}.mid_block.resnets.0.", f"{part}.mid.0.", res),
-                     (f"{part}.mid_block.attentions.0.", f"{part}.mid.1.", _ATTENTION),
-                     (f"{part}.mid_block.resnets.1.", f"{part}.mid.2.", res)]
-    prefixes += [("encoder.down_blocks.{L}.resnets.{i}.", "encoder.down.{L}.{i}.", _IMAGE_RESNET),
-                 ("encoder.down_blocks.{L}.downsamplers.0.", f"encoder.down.{{L}}.{n}.", param_pairs([("conv", "conv")])),
-                 ("decoder.up_blocks.{L}.resnets.{i}.", "decoder.up.{L}.{i}.", SPATIOTEMPORAL_RESNET),
-                 ("decoder.up_blocks.{L}.upsamplers.0.", f"decoder.up.{{L}}.{n + 1}.", param_pairs([("conv", "conv")])),
-                 ("decoder.", "decoder.", param_pairs([("time_conv_out", "time_conv_out")]))]
-    return table_from_pairs(prefixes)
+        pairs += prefixed(f"{part}.", f"{part}.", param_pairs([("conv_in", "conv_in"), ("conv_out", "conv_out"),
+                                                               ("conv_norm_out", "norm_out")]))
+        pairs += (prefixed(f"{part}.mid_block.resnets.0.", f"{part}.mid.0.", res)
+                  + prefixed(f"{part}.mid_block.attentions.0.", f"{part}.mid.1.", _ATTENTION)
+                  + prefixed(f"{part}.mid_block.resnets.1.", f"{part}.mid.2.", res))
+    pairs += prefixed("encoder.down_blocks.{L}.resnets.{i}.", "encoder.down.{L}.{i}.", _IMAGE_RESNET)
+    pairs += prefixed("decoder.up_blocks.{L}.resnets.{i}.", "decoder.up.{L}.{i}.", SPATIOTEMPORAL_RESNET)
+    return RenameTable.from_pairs(pairs)
 
 
 def _negate_merges(state: dict[str, Tensor], suffix: str) -> dict[str, Tensor]:
@@ -63,11 +62,9 @@ def _negate_merges(state: dict[str, Tensor], suffix: str) -> dict[str, Tensor]:
 
 def vae_temporal_config(config) -> dict:
     """``net/video_autoencoder`` keywords of a diffusers ``AutoencoderKLTemporalDecoder`` config."""
-    get = config.get if isinstance(config, dict) else lambda k, d=None: getattr(config, k, d)
+    get = config_getter(config)
     widths = list(get("block_out_channels"))
-    problems = []
-    if any(w % widths[0] for w in widths):
-        problems.append(f"block_out_channels {widths} must be multiples of the first")
+    problems = level_problems(widths)
     if get("layers_per_block") != 2:
         # diffusers' MidBlockTemporalDecoder builds layers_per_block res-blocks but runs (res, attention, res): with 1
         # its attention is never called, with 3+ the extra res-blocks are dead weights; 2 is the only faithful size
@@ -75,8 +72,7 @@ def vae_temporal_config(config) -> dict:
                         f"{get('layers_per_block')}")
     if any(kind != "DownEncoderBlock2D" for kind in get("down_block_types")):
         problems.append(f"down_block_types must all be DownEncoderBlock2D, got {get('down_block_types')}")
-    if problems:
-        raise ValueError("from_diffusers(AutoencoderKLTemporalDecoder): unsupported config: " + "; ".join(problems))
+    refuse_unsupported(VAE_TEMPORAL_DIFFUSERS_CLASS, problems)
     return dict(in_channels=get("in_channels"), out_channels=get("out_channels"),
                 latent_channels=get("latent_channels"), base_channels=widths[0],
                 channel_mults=tuple(w // widths[0] for w in widths), num_res_blocks=get("layers_per_block"),
@@ -87,12 +83,9 @@ def vae_temporal_config(config) -> dict:
 @register_converter(VAE_TEMPORAL_DIFFUSERS_CLASS)
 def from_diffusers_vae_temporal(model: nn.Module) -> nn.Module:
     """The ``net/video_autoencoder`` equal to ``model`` (weights converted; same device and dtype; eval mode)."""
-    weight = next(model.parameters())
-    ours = components.build("net/video_autoencoder", **vae_temporal_config(model.config), device=weight.device,
-                            dtype=weight.dtype)
-    state = rename_state_dict(model.state_dict(), vae_temporal_rename_table(model.config.layers_per_block), ours)
-    ours.load_state_dict(_negate_merges(state, _MERGE), strict=True)
-    return ours.eval()
+    return convert_weights(model, "net/video_autoencoder", vae_temporal_config(model.config),
+                           vae_temporal_rename_table(model.config.layers_per_block),
+                           adapt=lambda state: _negate_merges(state, _MERGE))
 
 
 def vae_temporal_to_diffusers_state_dict(model: nn.Module, target: nn.Module | dict[str, Tensor],
