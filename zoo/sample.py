@@ -1,0 +1,138 @@
+"""Sample videos from a recipe (``python -m zoo sample NAME --preset tiny --frames 8 --steps 25 --out out.gif``).
+
+The recipe's sampling defaults (schedule, parameterization, sampler, steps) apply unless overridden; the VP network
+is wrapped as a VE-space denoiser (``denoiser/vp``) and run by a registry sampler (``sampler/KEY``). Without
+``--checkpoint`` the weights are the random initialisation, which is only useful to check that things run.
+
+    pipe = pipeline(model, "vdm", "demo", sampler="dpmpp_2m")        # zoo.create_pipeline, sampler swapped
+    video = sample_videos(model, "vdm", "demo", num=4, seed=0)     # (4, C, T, H, W), data range ~[-1, 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+__all__ = ["add_arguments", "load_weights", "main", "pipeline", "resolve_checkpoint", "sample_videos"]
+
+
+def _sampler_key(key: str) -> str:
+    import components
+
+    key = key if "/" in key else f"sampler/{key}"
+    if not components.has_component(key) or not key.startswith("sampler/"):
+        known = ", ".join(k.split("/", 1)[1] for k in components.list_components("sampler/*"))
+        raise ValueError(f"unknown sampler {key!r}; available: {known}")
+    return key
+
+
+def pipeline(model: nn.Module, name: str, preset: str, *, sampler: str | None = None,
+             sampler_kwargs: dict | None = None):
+    """``zoo.create_pipeline`` around ``model``, with ``sampler`` (registry key or short name) instead of the
+    recipe's when given (the recipe's sampler knobs are then dropped); ``sampler_kwargs`` add knobs."""
+    import components
+    import zoo
+
+    pipe = zoo.create_pipeline(name, preset, model=model)
+    if sampler or sampler_kwargs:
+        key = _sampler_key(sampler or pipe.sampling.sampler)
+        knobs = dict(pipe.sampling.sampler_kwargs) if key == _sampler_key(pipe.sampling.sampler) else {}
+        pipe.sampler = components.build(key, **{**knobs, **(sampler_kwargs or {})})
+    return pipe
+
+
+def sample_videos(model: nn.Module, name: str, preset: str, *, num: int = 4,
+                  shape: tuple[int, int, int, int] | None = None, steps: int | None = None,
+                  sampler: str | None = None, seed: int = 0, progress: bool = False) -> torch.Tensor:
+    """``num`` clips ``(num, C, T, H, W)`` from pure noise; ``shape`` = (C, T, H, W), default the preset's."""
+    pipe = pipeline(model, name, preset, sampler=sampler)
+    _, t, h, w = shape or pipe.sample_shape
+    return pipe(num_frames=t, steps=steps, seed=seed, batch_size=num, height=h, width=w, progress=progress)
+
+
+def resolve_checkpoint(path: str | Path) -> tuple[Path, dict]:
+    """``(weights file, config)`` of a checkpoint: a ``.safetensors`` file, a checkpoint directory of ``zoo train``,
+    its ``checkpoints/`` folder or the run's ``--out`` folder (the latter two mean the latest checkpoint)."""
+    path = Path(path)
+    for folder in (path, path / "checkpoints"):
+        if (folder / "latest").is_file():
+            path = folder / (folder / "latest").read_text().strip()
+            break
+    file = path / "model.safetensors" if path.is_dir() else path
+    if not file.is_file() or file.suffix != ".safetensors":
+        raise ValueError(f"checkpoint {path} is neither a .safetensors file nor a directory with model.safetensors")
+    config = file.parent / "config.json"
+    return file, (json.loads(config.read_text()) if config.is_file() else {})
+
+
+def load_weights(model: nn.Module, path: str | Path) -> dict:
+    """Load a checkpoint's weights (see ``resolve_checkpoint``) into ``model``; returns its config. Never unpickles."""
+    from safetensors.torch import load_file
+
+    file, config = resolve_checkpoint(path)
+    model.load_state_dict(load_file(file, device=str(next(model.parameters()).device)))
+    return config
+
+
+# ---------------------------------------------------------------------- the `sample` command
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="model (recipe) to sample, e.g. 'vdm'; see `python -m zoo list`")
+    parser.add_argument("--preset", help="preset of the recipe (default: the checkpoint's, else tiny)")
+    parser.add_argument("--checkpoint", metavar="PATH",
+                        help="model.safetensors or a checkpoint directory from `zoo train` (default: random init)")
+    parser.add_argument("--frames", type=_positive_int, help="frames per clip (default: the preset's)")
+    parser.add_argument("--size", type=_positive_int, help="height = width (default: the preset's)")
+    parser.add_argument("--steps", type=_positive_int, help="sampler steps (default: the recipe's)")
+    parser.add_argument("--sampler", metavar="KEY",
+                        help="registry sampler, e.g. euler, dpmpp_2m (default: the recipe's); "
+                             "`python -m zoo list 'sampler/*'` lists them")
+    parser.add_argument("--num", type=_positive_int, default=1, help="clips to sample, tiled side by side (default: 1)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed; also the init seed without a checkpoint")
+    parser.add_argument("--out", default="out.gif", help="output file: .gif, .mp4 (video extra) or .png strip "
+                                                         "(default: out.gif)")
+    parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the GIF/MP4 (default: 8)")
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def main(args: argparse.Namespace) -> int:
+    import zoo
+    from zoo.export import save_video
+
+    if Path(args.out).suffix.lower() not in (".gif", ".mp4", ".png"):
+        raise ValueError(f"--out must end in .gif, .mp4 or .png, got {args.out!r}")
+    recipe = zoo.get_recipe(args.name)
+    config = resolve_checkpoint(args.checkpoint)[1] if args.checkpoint else {}
+    preset = args.preset or config.get("preset", "tiny")
+    p = recipe.preset(preset)
+    _sampler_key(args.sampler or recipe.sampling_for(preset).sampler)  # fail before building anything
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(args.seed)
+    model = zoo.create_model(args.name, preset, **config.get("train", {}).get("overrides", {})).to(device)
+    if args.checkpoint:
+        load_weights(model, args.checkpoint)
+    shape = (p.channels, args.frames or p.frames, args.size or p.height, args.size or p.width)
+    t0 = time.perf_counter()
+    video = sample_videos(model, args.name, preset, num=args.num, shape=shape, steps=args.steps,
+                          sampler=args.sampler, seed=args.seed, progress=not args.no_progress)
+    path = save_video(video.float().cpu(), args.out, fps=args.fps)
+    weights = args.checkpoint or "random init (no --checkpoint)"
+    print(f"wrote {path}: {args.num} x {tuple(shape)} from {args.name}/{preset} [{weights}] in "
+          f"{time.perf_counter() - t0:.1f}s")
+    return 0

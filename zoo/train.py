@@ -1,0 +1,380 @@
+"""Train a recipe (``python -m zoo train NAME --preset P --data synthetic|PATH``), one process or under torchrun.
+
+The objective is the recipe's: ``t ~ U(0, 1)``, ``(α, σ)`` from its schedule, ``z = α x + σ ε`` and an MSE between
+the network output and its parameterization's target (``v = α ε − σ x`` for VDM's demo preset). AdamW with linear
+warm-up, an EMA copy of the weights, gradient clipping, bf16 autocast on CUDA (off on CPU unless asked for).
+
+Reproducibility: the data of step ``s`` and its ``(t, ε)`` are drawn from generators seeded by ``(seed, s)``, for the
+*global* batch, and each rank keeps its slice — so a run resumed from a checkpoint repeats the losses of an
+uninterrupted run exactly, and N ranks of DDP (``torchrun --nproc_per_node N -m zoo train ...``) follow one process
+with the same global batch. Checkpoints are safetensors only (no pickle): ``model.safetensors`` (EMA weights, what
+``zoo.create_model(...).load_state_dict`` takes), ``train_state.safetensors`` (weights, EMA, AdamW moments flattened
+to ``optim.<param index>.<name>`` tensors, param groups and step as JSON metadata), ``rng_rank<r>.safetensors``
+(each rank's torch RNG, for dropout) and ``config.json`` (the resolved recipe and training config). FSDP2 is not
+implemented: every preset small enough to train here fits DDP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+
+__all__ = ["TrainConfig", "Trainer", "add_arguments", "main"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved in every checkpoint's ``config.json``."""
+
+    model: str = "vdm"
+    preset: str = "tiny"
+    data: str = "synthetic"             # "synthetic" or a folder of videos
+    steps: int = 1000
+    batch_size: int = 16                # global: split evenly over ranks
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.99)
+    warmup_steps: int = 0
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0              # max gradient norm; 0 turns clipping off
+    precision: str = "auto"             # auto (bf16 on CUDA with bf16 support, else fp32) | fp32 | bf16
+    seed: int = 0
+    frames: int | None = None           # default: the preset's sample shape
+    size: int | None = None
+    out: str | None = None              # checkpoints and sample GIFs go here
+    save_every: int = 0                 # 0: only at the end (when out is set)
+    sample_every: int = 0               # 0: never
+    sample_steps: int = 25
+    log_every: int = 50
+    progress: bool = True
+    device: str | None = None
+    overrides: dict = field(default_factory=dict)  # preset constructor overrides
+
+    def __post_init__(self):
+        self.betas = tuple(self.betas)
+        for name in ("steps", "batch_size"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"TrainConfig: {name} must be positive, got {getattr(self, name)}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"TrainConfig: precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
+        for name in ("lr", "weight_decay", "grad_clip"):
+            if not float(getattr(self, name)) >= (0.0 if name != "lr" else 1e-12):
+                raise ValueError(f"TrainConfig: {name} must be {'positive' if name == 'lr' else '>= 0'}, "
+                                 f"got {getattr(self, name)}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"TrainConfig: ema_decay must be in [0, 1), got {self.ema_decay}")
+
+
+def distributed_context() -> tuple[int, int, torch.device | None]:
+    """``(rank, world_size, device)``; initialises the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    if dist.is_initialized():
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if torch.cuda.is_available():
+            local = int(os.environ.get("LOCAL_RANK", rank % torch.cuda.device_count()))
+            torch.cuda.set_device(local)
+            return rank, world, torch.device("cuda", local)
+        return rank, world, torch.device("cpu")
+    return 0, 1, None
+
+
+class Trainer:
+    """One training run: model, EMA, AdamW, the recipe's objective, checkpoints. ``fit()`` returns the losses."""
+
+    def __init__(self, config: TrainConfig, *, model: nn.Module | None = None, source=None):
+        import components
+        import zoo
+        from zoo.data import data_source
+
+        self.config = c = config
+        self.rank, self.world, dist_device = distributed_context()
+        self.device = torch.device(c.device) if c.device else dist_device or torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+        if c.batch_size % self.world:
+            raise ValueError(f"batch_size={c.batch_size} must be divisible by the number of ranks ({self.world})")
+        self.recipe = zoo.get_recipe(c.model)
+        preset = self.recipe.preset(c.preset)
+        self.sampling = self.recipe.sampling_for(c.preset)
+        self.shape = (preset.channels, c.frames or preset.frames, c.size or preset.height, c.size or preset.width)
+        self.schedule = components.build(self.sampling.schedule, **dict(self.sampling.schedule_kwargs))
+        self.parameterization = components.build(self.sampling.parameterization)
+        self.source = source or data_source(c.data, channels=self.shape[0], frames=self.shape[1],
+                                            size=self.shape[2], seed=c.seed)
+
+        torch.manual_seed(c.seed)  # identical initial weights on every rank
+        self.model = (model or zoo.create_model(c.model, c.preset, **c.overrides)).to(self.device)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
+        self.net = self.model
+        if self.world > 1:
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.lr, betas=c.betas,
+                                           weight_decay=c.weight_decay)
+        bf16_ok = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        self.amp = c.precision == "bf16" or (c.precision == "auto" and bf16_ok)
+        self.step = 0
+        self.losses: list[float] = []
+
+    # ------------------------------------------------------------------ one step
+    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """This rank's slice of step ``step``'s global ``(x0, t, eps)``."""
+        from zoo.data import seeded
+
+        b = self.config.batch_size
+        x0 = self.source.batch(step, b)
+        g = seeded(self.config.seed, step, 7)
+        t = torch.rand(b, generator=g)
+        eps = torch.randn(x0.shape, generator=g)
+        part = slice(self.rank * b // self.world, (self.rank + 1) * b // self.world)
+        return x0[part].to(self.device), t[part].to(self.device), eps[part].to(self.device)
+
+    def loss(self, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """The recipe's objective: MSE between the network output at ``z_t`` and the parameterization's target."""
+        from components.diffusion.forward import q_sample
+
+        alpha, sigma = self.schedule(t)
+        z, _ = q_sample(x0, alpha, sigma, noise=eps)
+        target = self.parameterization.target(x0, eps, alpha, sigma)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            out = self.net(z, t)
+        return F.mse_loss(out.float(), target.float())
+
+    def train_step(self) -> float:
+        c = self.config
+        self.model.train()
+        lr = c.lr * min(1.0, (self.step + 1) / c.warmup_steps) if c.warmup_steps else c.lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        loss = self.loss(*self._batch(self.step))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if c.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+        self.optimizer.step()
+        self._update_ema()
+        loss = loss.detach()
+        if self.world > 1:
+            dist.all_reduce(loss)
+            loss /= self.world
+        self.step += 1
+        self.losses.append(float(loss))
+        return self.losses[-1]
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # Warm-up of the decay (1 + n) / (10 + n): early EMA weights are not dominated by the random init.
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        for e, p in zip(self.ema.parameters(), self.model.parameters()):
+            e.lerp_(p.detach(), 1 - decay)
+        for e, b in zip(self.ema.buffers(), self.model.buffers()):
+            e.copy_(b)
+
+    def fit(self, steps: int | None = None, *, callback=None) -> list[float]:
+        """Train until ``steps`` (default ``config.steps``) total steps; saves and samples as configured."""
+        from tqdm.auto import tqdm
+
+        c = self.config
+        end = c.steps if steps is None else steps
+        bar = tqdm(total=end, initial=self.step, disable=not c.progress or self.rank != 0, desc="train",
+                   dynamic_ncols=True)
+        while self.step < end:
+            loss = self.train_step()
+            bar.update(1)
+            if self.step % max(1, c.log_every) == 0 or self.step == end:
+                recent = self.losses[-max(1, c.log_every):]
+                bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
+            if c.out and c.save_every and self.step % c.save_every == 0:
+                self.save(Path(c.out) / "checkpoints" / f"step_{self.step:07d}")
+            if c.out and c.sample_every and self.step % c.sample_every == 0 and self.rank == 0:
+                self.save_samples(Path(c.out) / "samples" / f"step_{self.step:07d}.gif")
+            if callback is not None:
+                callback(self, loss)
+        bar.close()
+        return self.losses
+
+    def save_samples(self, path: Path, num: int = 4) -> Path:
+        """A GIF of ``num`` clips from the EMA weights, clips side by side."""
+        from zoo.export import save_gif
+        from zoo.sample import sample_videos
+
+        videos = sample_videos(self.ema, self.recipe.name, self.config.preset, num=num, shape=self.shape,
+                               steps=self.config.sample_steps, seed=self.config.seed, progress=False)
+        return save_gif(videos, path)
+
+    # ------------------------------------------------------------------ checkpoints
+    def resolved_config(self) -> dict:
+        import zoo
+
+        return {"model": self.recipe.name, "preset": self.config.preset,
+                "net": zoo.preset_config(self.recipe.name, self.config.preset, **self.config.overrides),
+                "sampling": _jsonable(asdict(self.sampling)), "sample_shape": list(self.shape),
+                "train": _jsonable(asdict(self.config)), "step": self.step, "world_size": self.world}
+
+    def save(self, directory: str | Path) -> Path:
+        """Write a checkpoint directory (every rank writes its RNG state; rank 0 the rest). Returns it."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+        save_file(rng, directory / f"rng_rank{self.rank}.safetensors")
+        if self.rank == 0:
+            tensors = {f"model.{k}": v for k, v in _plain(self.model.state_dict()).items()}
+            tensors.update({f"ema.{k}": v for k, v in _plain(self.ema.state_dict()).items()})
+            optim = self.optimizer.state_dict()
+            scalars = {}
+            for index, state in optim["state"].items():
+                for name, value in state.items():
+                    if torch.is_tensor(value):
+                        tensors[f"optim.{index}.{name}"] = value.detach().cpu().contiguous()
+                    else:
+                        scalars[f"{index}.{name}"] = value
+            meta = {"step": str(self.step), "losses": json.dumps(self.losses),
+                    "param_groups": json.dumps(optim["param_groups"]), "optim_scalars": json.dumps(scalars)}
+            save_file(tensors, directory / "train_state.safetensors", metadata=meta)
+            save_file(_plain(self.ema.state_dict()), directory / "model.safetensors")
+            (directory / "config.json").write_text(json.dumps(self.resolved_config(), indent=2))
+            (directory.parent / "latest").write_text(directory.name)
+        if self.world > 1:
+            dist.barrier()
+        return directory
+
+    def load(self, directory: str | Path) -> None:
+        """Restore weights, EMA, optimizer, step, losses and this rank's RNG state from ``save``'s directory."""
+        from zoo.sample import resolve_checkpoint
+
+        directory = resolve_checkpoint(directory)[0].parent
+        state_file = directory / "train_state.safetensors"
+        if not state_file.is_file():
+            raise ValueError(f"resume: {state_file} not found (give a checkpoint directory written by zoo train)")
+        from safetensors import safe_open
+
+        with safe_open(state_file, "pt") as f:
+            meta = f.metadata()
+        tensors = load_file(state_file, device=str(self.device))
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        self.ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+        state: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                state.setdefault(int(index), {})[name] = value.cpu() if name == "step" else value
+        for key, value in json.loads(meta["optim_scalars"]).items():
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = value
+        self.optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+        self.step, self.losses = int(meta["step"]), json.loads(meta["losses"])
+        rng_file = directory / f"rng_rank{self.rank}.safetensors"
+        if rng_file.is_file():
+            rng = load_file(rng_file)
+            torch.set_rng_state(rng["cpu"])
+            if torch.cuda.is_available():
+                torch.cuda.set_rng_state_all([rng[f"cuda{i}"] for i in range(torch.cuda.device_count())
+                                              if f"cuda{i}" in rng])
+
+
+def _plain(state: dict) -> dict:
+    """A state dict safetensors accepts: detached, contiguous CPU tensors that share no memory."""
+    return {k: v.detach().cpu().clone().contiguous() for k, v in state.items()}
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "items"):  # read-only mappings of the recipe
+        return _jsonable(dict(value))
+    return value
+
+
+# ---------------------------------------------------------------------- the `train` command
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="model (recipe) to train, e.g. 'vdm'; see `python -m zoo list`")
+    parser.add_argument("--preset", default="tiny", help="preset of the recipe, e.g. tiny or demo (default: tiny)")
+    parser.add_argument("--data", default="synthetic",
+                        help="'synthetic' (embedded moving shapes) or a folder of .gif/.mp4 videos (mp4 needs the "
+                             "`video` extra) (default: synthetic)")
+    parser.add_argument("--steps", type=_positive_int, default=1000, help="total optimizer steps (default: 1000)")
+    parser.add_argument("--batch-size", type=_positive_int, default=16,
+                        help="global batch size, split evenly over torchrun ranks (default: 16)")
+    parser.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate (default: 3e-4)")
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default: 0)")
+    parser.add_argument("--warmup-steps", type=_non_negative_int, default=0,
+                        help="linear learning-rate warm-up steps (default: 0)")
+    parser.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the weights (default: 0.999)")
+    parser.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm, 0 = off (default: 1.0)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="auto = bf16 autocast on a CUDA GPU that supports it, fp32 otherwise (default: auto)")
+    parser.add_argument("--frames", type=_positive_int, help="frames per training clip (default: the preset's)")
+    parser.add_argument("--size", type=_positive_int, help="height = width of training clips (default: the preset's)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights, data and noise (default: 0)")
+    parser.add_argument("--out", default="train_out",
+                        help="folder for checkpoints/ and samples/ (default: ./train_out)")
+    parser.add_argument("--save-every", type=_non_negative_int, default=500,
+                        help="checkpoint every N steps, 0 = only at the end (default: 500)")
+    parser.add_argument("--sample-every", type=_non_negative_int, default=0,
+                        help="write a GIF of EMA samples every N steps, 0 = never (default: 0)")
+    parser.add_argument("--resume", metavar="DIR",
+                        help="continue from a checkpoint directory, or OUT/checkpoints for its latest one")
+    parser.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def main(args: argparse.Namespace) -> int:
+    config = TrainConfig(model=args.name, preset=args.preset, data=args.data, steps=args.steps,
+                         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+                         warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, grad_clip=args.grad_clip,
+                         precision=args.precision, frames=args.frames, size=args.size, seed=args.seed,
+                         out=args.out, save_every=args.save_every, sample_every=args.sample_every,
+                         device=args.device, progress=not args.no_progress)
+    trainer = Trainer(config)
+    if args.resume:
+        trainer.load(args.resume)
+    start, t0 = trainer.step, time.perf_counter()
+    losses = trainer.fit()
+    final = trainer.save(Path(config.out) / "checkpoints" / f"step_{trainer.step:07d}")
+    if trainer.rank == 0:
+        done = trainer.step - start
+        tail = losses[-min(50, len(losses)):]
+        print(f"trained {config.model}/{config.preset} for {done} steps in {time.perf_counter() - t0:.1f}s "
+              f"on {trainer.world} x {trainer.device}; mean loss of the last {len(tail)} steps "
+              f"{sum(tail) / max(1, len(tail)):.4f}; checkpoint: {final}")
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0
