@@ -92,6 +92,17 @@ def test_ratio_cases_carry_targets(quick_run):
         assert case["ratio"] > 0 and case["target"]
 
 
+def test_vs_diffusers_times_both_models_on_identical_weights(quick_run):
+    pytest.importorskip("diffusers")
+    _, _, payload = quick_run
+    cases = {c["name"]: c for c in payload["cases"] if c["suite"] == "vs_diffusers"}
+    assert set(cases) == {"svd/tiny/fwd", "unet3d/tiny/fwd"}
+    for case in cases.values():
+        assert case["status"] == "ok", case["note"]
+        assert case["ratio"] > 0 and case["ms"] > 0 and case["diffusers_ms"] > 0 and case["target"]
+        assert case["max_abs_diff"] < 1e-3  # the timed models compute the same function
+
+
 def test_attention_flops_follow_the_convention():
     """Probe of attention/spacetime: 4·B·H·N²·D for the core; projections 4 linears × 2·N·C²."""
     b, c, t, h, w, heads = 1, 32, 2, 4, 4, 2

@@ -5,9 +5,10 @@ D^t (16×64×64, the unCLIP-style decoder inflated with pseudo-3-D attention, co
 and fps) -> ↑F (frame interpolation fine-tuned from D^t; 4 extra input channels = masked RGB video + a binary mask;
 frame skip 5: 16 -> 76 frames) -> SR^t_l (spatiotemporal SR to 256²) -> SR_h (per-frame SR to 768², the same noise
 for every frame). Pseudo-3-D attention is ``block/spatiotemporal_transformer`` in the spatial slot (spatial
-attention, then an identity-initialised temporal attention). Pseudo-3-D convolutions are approximated by a
-zero-initialised temporal conv res-block after every spatial res-block (``temporal="conv"``): ``block/resnet`` has
-no option to make its two convs ``conv/pseudo3d`` yet. ``added_cond`` = [CLIP image embedding (768) ‖ fps].
+attention, then an identity-initialised temporal attention). Pseudo-3-D convolutions (§3.2) are the res-blocks' two
+3×3 convs as ``conv/pseudo3d`` (``res_block_kwargs={"conv": "conv/pseudo3d"}``: a 2-D conv then a dirac-initialised
+1-D conv over frames), so every video stage equals its image model at init. The U-Net's first and last convs and the
+res-blocks' 1×1 skips stay per-frame. ``added_cond`` = [CLIP image embedding (768) ‖ fps].
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def _unet(base: int, mults: tuple, blocks: int, attention: tuple, *, video: bool
           cond: int | None = CLIP_IMAGE + 1, head_dim: int = 64, groups: int = 32, aug: bool = False) -> dict:
     return dict(
         in_channels=3, base_channels=base, channel_mults=mults, num_res_blocks=blocks, attention_levels=attention,
-        head_dim=head_dim, num_groups=groups, time_scale=1000.0, temporal="conv" if video else "none",
+        head_dim=head_dim, num_groups=groups, time_scale=1000.0, temporal="none",
+        res_block_kwargs={"conv": "conv/pseudo3d"} if video else None,
         spatial_block="block/spatiotemporal_transformer" if video else "block/spatial_transformer",
         concat_channels=concat, added_cond_dim=1 if aug else cond, mid_attention=bool(attention))
 
@@ -77,7 +79,8 @@ RECIPE = register_recipe(Recipe(
     },
     sampling=_SAMPLING,
     summary="pixel cascade D^t -> ↑F -> SR^t_l -> SR_h; pseudo-3-D attention (spatial then identity-initialised "
-            "temporal), temporal convs after spatial res-blocks, CLIP image embedding + fps as added_cond",
+            "temporal), pseudo-3-D convs (2-D conv + dirac 1-D conv over frames) in the res-blocks, CLIP image "
+            "embedding + fps as added_cond",
     conditioning=("added_cond",),
     reconstruction=True,
     stages=STAGES,

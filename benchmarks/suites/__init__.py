@@ -7,6 +7,7 @@
     blocks          every ``block/*`` entry, fwd and bwd
     recipes         ``zoo.list_models()`` × ``zoo.create_model(name, preset)`` forward (skipped until zoo has them)
     samplers        ``benchmarks.sampler_overhead.run(quick)`` (skipped until that module exists)
+    vs_diffusers    SVD and ModelScope U-Nets, zoo vs diffusers forward on identical weights (interleaved ratio)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ SUITES: dict[str, str] = {
     "blocks": "blocks",
     "recipes": "recipes",
     "samplers": "samplers",
+    "vs_diffusers": "vs_diffusers",
 }
 
 

@@ -426,3 +426,8 @@ def attention_flops(batch: int, num_heads: int, n_q: int, n_k: int, head_dim: in
     flops = 4.0 * batch * num_heads * n_q * n_k * head_dim
     return flops / 2 if causal else flops
 
+
+# Build every backend registered above now: the hot path then never reaches the registry (whose signature
+# inspection torch.compile cannot trace), so a module compiles even before its first eager call.
+for _key in list_components(kind="attention_backend"):
+    _backend(_key.split("/", 1)[1])

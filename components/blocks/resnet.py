@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from .. import registry
 from ..checks import check_divisible, check_video
 from ..examples import bad_channels, bad_ndim, video_inputs
-from ..registry import BadInput, register
+from ..registry import BadInput, UnknownComponentError, register
 
 
 def _emb(cfg, frames, batch, generator):
@@ -41,6 +41,8 @@ def frame_group_norm(norm: nn.GroupNorm, x: Tensor) -> Tensor:
         BadInput(match="channels", inputs=bad_channels("in_channels"), why="channels != in_channels"),
         BadInput(match="divisible by num_groups", init={"num_groups": 3}, why="channels % num_groups != 0"),
         BadInput(match="emb", inputs=_bad_emb, why="embedding of the wrong width"),
+        BadInput(match="Did you mean", init={"conv": "conv/pseudo_3d"}, error=UnknownComponentError,
+                 why="a conv key that is not registered"),
     ],
 )
 class ResnetBlock(nn.Module):
@@ -58,6 +60,11 @@ class ResnetBlock(nn.Module):
 
     ``skip`` is a 1×1 space-only conv when C_in != C_out, else the identity.
 
+    ``conv`` names the registry key of the two 3×3 convs. ``"conv/pseudo3d"`` is Make-A-Video's res-block (§3.2:
+    a 1-D conv over frames after each 2-D conv, dirac-initialised): at init it equals the default block with the same
+    2-D weights (``conv1.spatial.weight[:, :, None]`` is the default's ``conv1.weight``), so the pretrained image
+    res-block is unchanged; the 1×1 skip stays space-only (a pointwise channel map needs no temporal kernel).
+
     ``temporal=True`` appends ``conv/temporal_resblock`` (Video LDM §3.1 / SVD ``VideoResBlock.time_stack``:
     GN–SiLU–Conv3d(3,1,1) ×2 with the embedding, last conv zero-initialised), so at init the block equals the
     ``temporal=False`` block with the same weights; its parameters live under ``temporal.``.
@@ -69,11 +76,14 @@ class ResnetBlock(nn.Module):
         dropout: before the second conv.
         scale_shift: FiLM-style scale and shift (True) or a plain added bias (False).
         temporal: add the temporal conv res-block; ``temporal_kernel_size`` its temporal kernel.
+        conv: registry key of ``conv1`` and ``conv2`` (built with ``in_channels``/``out_channels``):
+            ``"conv/space_only_3d"`` (VDM, default) or ``"conv/pseudo3d"`` (Make-A-Video).
     """
 
     def __init__(self, in_channels: int, out_channels: int | None = None, *, emb_dim: int | None = None,
                  num_groups: int = 32, eps: float = 1e-5, dropout: float = 0.0, scale_shift: bool = True,
-                 temporal: bool = False, temporal_kernel_size: int = 3, device=None, dtype=None) -> None:
+                 temporal: bool = False, temporal_kernel_size: int = 3, conv: str = "conv/space_only_3d",
+                 device=None, dtype=None) -> None:
         super().__init__()
         where = type(self).__name__
         out_channels = in_channels if out_channels is None else out_channels
@@ -81,17 +91,16 @@ class ResnetBlock(nn.Module):
             check_divisible(name, channels, num_groups, "num_groups", where=where)
         factory = {"device": device, "dtype": dtype}
         self.in_channels, self.out_channels, self.emb_dim = in_channels, out_channels, emb_dim
-        self.scale_shift = scale_shift
+        self.scale_shift, self.conv_key = scale_shift, conv
         self.norm1 = nn.GroupNorm(num_groups, in_channels, eps=eps, **factory)
-        self.conv1 = registry.build("conv/space_only_3d", in_channels=in_channels, out_channels=out_channels, **factory)
+        self.conv1 = registry.build(conv, in_channels=in_channels, out_channels=out_channels, **factory)
         self.emb_proj = None
         if emb_dim is not None:
             width = 2 * out_channels if scale_shift else out_channels
             self.emb_proj = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, width, **factory))
         self.norm2 = nn.GroupNorm(num_groups, out_channels, eps=eps, **factory)
         self.dropout = nn.Dropout(dropout)
-        self.conv2 = registry.build("conv/space_only_3d", in_channels=out_channels, out_channels=out_channels,
-                                    **factory)
+        self.conv2 = registry.build(conv, in_channels=out_channels, out_channels=out_channels, **factory)
         self.skip = (
             registry.build("conv/space_only_3d", in_channels=in_channels, out_channels=out_channels, kernel_size=1,
                            **factory)
@@ -133,4 +142,4 @@ class ResnetBlock(nn.Module):
         return out if self.temporal is None else self.temporal(out, emb)
 
     def extra_repr(self) -> str:
-        return f"scale_shift={self.scale_shift}, temporal={self.temporal is not None}"
+        return f"scale_shift={self.scale_shift}, temporal={self.temporal is not None}, conv={self.conv_key!r}"

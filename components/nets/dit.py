@@ -10,6 +10,11 @@ patches that a diffusion transformer denoises; papers.md §5):
                                             ``block_pattern`` (full spacetime / spatial / temporal / alternating)
     out    = unpatchify(Linear(LN(tokens)·(1 + scale) + shift))    final adaLN layer; (shift, scale) = Linear(SiLU(c))
 
+Text-to-video (PixArt-α / Latte-1, papers.md §5.3): ``context_dim`` projects ``context`` tokens with PixArt-α's
+caption MLP to D and adds a cross-attention sub-layer to the blocks named by ``cross_attention_in`` (Latte-1: the
+spatial ones); ``modulation="adaln_single"`` replaces every block's ``Linear(SiLU(c))`` by one shared
+``Linear(SiLU(c))`` (``c -> 6·D``) plus a learned per-block table (PixArt-α's adaLN-single).
+
 Shapes: ``model(x, t, **cond)``, ``x`` ``(B, in_channels, T, H, W)``, ``t`` ``(B,)`` (DiT: integer steps 0…999,
 ``time_scale=1``) -> ``(B, out_channels, T, H, W)`` with ``out_channels = 2·in_channels`` when ``learn_sigma``
 (ε and the interpolation of log Σ, improved DDPM). T, H, W must be divisible by the patch size.
@@ -28,7 +33,15 @@ from torch import Tensor, nn
 from .. import registry
 from ..registry import BadInput, register
 from .conditioning import ConditioningEmbedding, check_cond_keywords, maybe_checkpoint, timesteps_for
-from .dit_parts import BLOCK_PATTERNS, POSITIONS, FinalAdaLN, dit_inputs, dit_output_shape, position_table
+from .dit_parts import (
+    BLOCK_PATTERNS,
+    POSITIONS,
+    ContextProjection,
+    FinalAdaLN,
+    dit_inputs,
+    dit_output_shape,
+    position_table,
+)
 
 
 TINY = dict(in_channels=4, input_size=(2, 8, 8), patch_size=(1, 2, 2), hidden_dim=32, depth=2, num_heads=2,
@@ -53,6 +66,7 @@ def _bad(x_shape, t=None, **cond):
         BadInput(match="block_pattern", init={"block_pattern": "diagonal"}),
         BadInput(match="pos_embed", init={"pos_embed": "learned"}),
         BadInput(match="divisible by num_heads", init={"num_heads": 3}),
+        BadInput(match="cross_attention_in", init={"context_dim": 8, "cross_attention_in": ("spacetime",)}),
     ],
 )
 class SpaceTimeDiT(nn.Module):
@@ -76,6 +90,12 @@ class SpaceTimeDiT(nn.Module):
         added_cond_dim: a conditioning vector through an MLP, added to c.
         frequency_dim: timestep sinusoid width (DiT 256); time_scale: multiplies t first (1: integer steps).
         qk_norm: LayerNorm on queries and keys in every block.
+        context_dim: width of ``context`` tokens ``(B, M, context_dim)`` (T5: 4096); they go through
+            ``ContextProjection`` (PixArt-α's caption MLP, to D) into a cross-attention sub-layer. None: no text.
+        cross_attention_in: attention names whose blocks cross-attend (Latte-1: ``("spatial",)``); None: every block.
+        modulation: ``"adaln_zero"`` (DiT) or ``"adaln_single"`` (PixArt-α, Latte-1; see ``block/dit_adaln_zero``).
+        pos_embed_param: store the fixed position table as a frozen ``nn.Parameter`` (official DiT, counted by
+            ``parameters()``) or, False, as a non-persistent buffer (diffusers' PixArt / Latte, not counted).
         gradient_checkpointing: recompute each block in the backward pass.
     """
 
@@ -99,6 +119,10 @@ class SpaceTimeDiT(nn.Module):
         frequency_dim: int = 256,
         time_scale: float = 1.0,
         qk_norm: bool = False,
+        context_dim: int | None = None,
+        cross_attention_in: Sequence[str] | None = None,
+        modulation: str = "adaln_zero",
+        pos_embed_param: bool = True,
         gradient_checkpointing: bool = False,
         device=None,
         dtype=None,
@@ -124,7 +148,11 @@ class SpaceTimeDiT(nn.Module):
         self.hidden_dim, self.pos_embed_kind = hidden_dim, pos_embed
         self.gradient_checkpointing = gradient_checkpointing
         self.supported_cond = tuple(name for name, on in (
-            ("class_labels", num_classes is not None), ("added_cond", added_cond_dim is not None)) if on)
+            ("class_labels", num_classes is not None), ("added_cond", added_cond_dim is not None),
+            ("context", context_dim is not None)) if on)
+        if cross_attention_in is not None and not set(cross_attention_in) & set(attentions):
+            raise ValueError(f"{where}: cross_attention_in={tuple(cross_attention_in)} names no attention of the "
+                             f"blocks {sorted(set(attentions))}")
 
         self.patch = registry.build("embed/patch3d", in_channels=in_channels, dim=hidden_dim,
                                     patch_size=patch_size, **factory)
@@ -132,17 +160,36 @@ class SpaceTimeDiT(nn.Module):
         grid = self.patch.grid_size((1, in_channels, *input_size))
         self.input_grid = tuple(grid)
         table = position_table(pos_embed, hidden_dim, grid, device=device)
-        self.pos_embed = nn.Parameter(table.to(dtype or torch.get_default_dtype())[None], requires_grad=False)
+        table = table.to(dtype or torch.get_default_dtype())[None]
+        if pos_embed_param:
+            self.pos_embed = nn.Parameter(table, requires_grad=False)
+        else:
+            self.register_buffer("pos_embed", table, persistent=False)
         self.embed = ConditioningEmbedding(
             hidden_dim, freq_dim=frequency_dim, flavour="dit", time_scale=time_scale, num_classes=num_classes,
             class_dropout_prob=class_dropout_prob, added_cond_dim=added_cond_dim, **factory)
+        self.context_proj = (ContextProjection(context_dim, hidden_dim, **factory) if context_dim is not None
+                             else None)
+        # adaLN-single: one projection of c shared by every block (PixArt-α's t_block, init N(0, 0.02))
+        self.shared_modulation = None
+        if modulation == "adaln_single":
+            self.shared_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_dim, 6 * hidden_dim, **factory))
+            nn.init.normal_(self.shared_modulation[-1].weight, std=0.02)
+            nn.init.zeros_(self.shared_modulation[-1].bias)
+
+        def cross(name: str) -> int | None:
+            wanted = context_dim is not None and (cross_attention_in is None or name in cross_attention_in)
+            return hidden_dim if wanted else None
+
         self.blocks = nn.ModuleList(
-            registry.build("block/dit_adaln_zero", dim=hidden_dim, num_heads=num_heads, cond_dim=hidden_dim,
-                           attention=name, mlp_ratio=mlp_ratio, qk_norm=qk_norm, **factory)
+            registry.build("block/dit_adaln_zero", dim=hidden_dim, num_heads=num_heads,
+                           cond_dim=hidden_dim if modulation == "adaln_zero" else None, attention=name,
+                           mlp_ratio=mlp_ratio, qk_norm=qk_norm, context_dim=cross(name), modulation=modulation,
+                           **factory)
             for name in attentions
         )
         self.final = FinalAdaLN(hidden_dim, self.out_channels * self.patch_size[0] * self.patch_size[1]
-                                * self.patch_size[2], **factory)
+                                * self.patch_size[2], modulation=modulation, **factory)
 
     def set_gradient_checkpointing(self, enabled: bool = True) -> SpaceTimeDiT:
         self.gradient_checkpointing = enabled
@@ -161,11 +208,26 @@ class SpaceTimeDiT(nn.Module):
         grid = self.patch.grid_size(x.shape)
         tokens = tokens + self.positions(grid, tokens)
         c = self.embed(timesteps_for(t, x, where), cond.get("class_labels"), cond.get("added_cond"))
+        c_blocks = c if self.shared_modulation is None else self.shared_modulation(c)
+        context = self._context(cond.get("context"), x)
         for block in self.blocks:
-            tokens = maybe_checkpoint(self.gradient_checkpointing and self.training, _run_block, block, tokens, c,
-                                      grid)
+            ctx = context if block.cross_attn is not None else None
+            tokens = maybe_checkpoint(self.gradient_checkpointing and self.training, _run_block, block, tokens,
+                                      c_blocks, grid, ctx)
         return self.patch.unpatchify(self.final(tokens, c), grid, self.out_channels)
 
+    def _context(self, context: Tensor | None, x: Tensor) -> Tensor | None:
+        """``(B, M, context_dim)`` text tokens -> ``(B, M, D)`` through the caption projection."""
+        if self.context_proj is None:
+            return None
+        where = type(self).__name__
+        width = self.context_proj.linear_1.in_features
+        if context is None or context.ndim != 3 or context.shape[0] != x.shape[0] or context.shape[-1] != width:
+            got = None if context is None else tuple(context.shape)
+            raise ValueError(f"{where}: context must be tokens of shape (B, M, context_dim) = ({x.shape[0]}, M, "
+                             f"{width}) (the model was built with context_dim), got {got}")
+        return self.context_proj(context.to(x.dtype))
 
-def _run_block(block: nn.Module, tokens: Tensor, c: Tensor, grid) -> Tensor:
-    return block(tokens, c, grid=grid)
+
+def _run_block(block: nn.Module, tokens: Tensor, c: Tensor, grid, context: Tensor | None = None) -> Tensor:
+    return block(tokens, c, grid=grid, context=context)

@@ -281,3 +281,16 @@ def test_temporal_conv3d_equals_conv3d_with_the_same_weights():
     ref.load_state_dict(ours.state_dict())  # same parameter layout as nn.Conv3d
     x = torch.randn(2, 6, 5, 4, 7)
     torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_space_only_conv_equals_conv3d_at_every_batch_size(batch):
+    """Batch 1 on CPU takes a per-frame conv2d path (oneDNN) instead of Conv3d's slow kernel: same numbers."""
+    from components.conv.space_only import SpaceOnlyConv3d
+
+    torch.manual_seed(0)
+    ours = SpaceOnlyConv3d(6, 5, 3, stride=2)
+    ref = nn.Conv3d(6, 5, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(batch, 6, 3, 9, 8)
+    torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
