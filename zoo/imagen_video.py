@@ -52,7 +52,7 @@ def _tiny(*, sr: bool) -> dict:
 
 def _published(name: str, size: str) -> Published:
     return Published(None, "[S]", f"{size} published (papers.md §4.1; rounded, ours within 2%: "
-                                  f"tests/zoo/test_cascade_recipes.py)")
+                                  f"tests/recipes/test_cascade_recipes.py)")
 
 
 # (name, size, F×H×W out, unet config, guidance, note)

@@ -49,7 +49,7 @@ def test_tiny_preset_builds_and_gives_a_finite_prediction(name):
 def test_tiny_pipeline_samples_two_steps(name):
     recipe = zoo.get_recipe(name)
     if recipe.stages:
-        pytest.skip("cascades run every stage in tests/zoo/test_cascade_recipes.py (shapes of each stage, finite)")
+        pytest.skip("cascades run every stage in tests/recipes/test_cascade_recipes.py (shapes of each stage, finite)")
     video = zoo.create_pipeline(name, "tiny")(steps=2, seed=0, **_cond(recipe, "tiny", 1, for_pipeline=True))
     assert video.shape == (1, *recipe.presets["tiny"].sample_shape) and torch.isfinite(video).all()
 
