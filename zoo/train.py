@@ -10,8 +10,16 @@ uninterrupted run exactly, and N ranks of DDP (``torchrun --nproc_per_node N -m 
 with the same global batch. Checkpoints are safetensors only (no pickle): ``model.safetensors`` (EMA weights, what
 ``zoo.create_model(...).load_state_dict`` takes), ``train_state.safetensors`` (weights, EMA, AdamW moments flattened
 to ``optim.<param index>.<name>`` tensors, param groups and step as JSON metadata), ``rng_rank<r>.safetensors``
-(each rank's torch RNG, for dropout) and ``config.json`` (the resolved recipe and training config). FSDP2 is not
-implemented: every preset small enough to train here fits DDP.
+(each rank's torch RNG, for dropout) and ``config.json`` (the resolved recipe and training config).
+
+``--parallel fsdp`` shards with FSDP2 (``torch.distributed.fsdp.fully_shard``) instead of DDP: each U-Net unit
+(``UNetUnit``) and DiT block (``DiTBlock``), then the root. The EMA copy is sharded the same way (its own
+``fully_shard`` on an identical module tree), so its update is a local ``lerp_`` of matching shards and no rank ever
+holds a full copy during training. Checkpoints stay rank-independent: saving gathers full CPU state dicts
+(``get_model_state_dict`` / ``get_optimizer_state_dict`` with ``full_state_dict=True, cpu_offload=True``) that rank 0
+writes in the very format above, and loading hands the full tensors to ``set_model_state_dict`` /
+``set_optimizer_state_dict``, so a checkpoint moves freely between one process, DDP and FSDP. ``auto`` (the default)
+is DDP under torchrun, FSDP for models above ``FSDP_AUTO_PARAMS`` parameters.
 """
 
 from __future__ import annotations
@@ -31,7 +39,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 
-__all__ = ["TrainConfig", "Trainer", "add_arguments", "main"]
+__all__ = ["FSDP_AUTO_PARAMS", "TrainConfig", "Trainer", "add_arguments", "main"]
+
+#: ``parallel="auto"`` shards with FSDP2 above this many parameters (fp32 weights + AdamW + EMA: 16 bytes each).
+FSDP_AUTO_PARAMS = 500_000_000
 
 
 @dataclass
@@ -60,6 +71,7 @@ class TrainConfig:
     log_every: int = 50
     progress: bool = True
     device: str | None = None
+    parallel: str = "auto"              # auto | ddp | fsdp (used only when world size > 1)
     overrides: dict = field(default_factory=dict)  # preset constructor overrides
 
     def __post_init__(self):
@@ -73,6 +85,8 @@ class TrainConfig:
             if not float(getattr(self, name)) >= (0.0 if name != "lr" else 1e-12):
                 raise ValueError(f"TrainConfig: {name} must be {'positive' if name == 'lr' else '>= 0'}, "
                                  f"got {getattr(self, name)}")
+        if self.parallel not in ("auto", "ddp", "fsdp"):
+            raise ValueError(f"TrainConfig: parallel must be 'auto', 'ddp' or 'fsdp', got {self.parallel!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"TrainConfig: ema_decay must be in [0, 1), got {self.ema_decay}")
 
@@ -120,7 +134,18 @@ class Trainer:
         self.model = (model or zoo.create_model(c.model, c.preset, **c.overrides)).to(self.device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
         self.net = self.model
+        self.parallel = "none"
         if self.world > 1:
+            self.parallel = c.parallel
+            if c.parallel == "auto":
+                big = sum(p.numel() for p in self.model.parameters()) > FSDP_AUTO_PARAMS
+                self.parallel = "fsdp" if big else "ddp"
+        if self.parallel == "fsdp":
+            # The unsharded structure (no storage), to rebuild a plain EMA model on rank 0 for sampling.
+            self._skeleton = copy.deepcopy(self.ema).to("meta")
+            _fully_shard(self.model, self.device, self.world)
+            _fully_shard(self.ema, self.device, self.world)
+        elif self.parallel == "ddp":
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.lr, betas=c.betas,
@@ -179,6 +204,7 @@ class Trainer:
     def _update_ema(self) -> None:
         # Warm-up of the decay (1 + n) / (10 + n): early EMA weights are not dominated by the random init.
         decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        # Under FSDP both are DTensors with identical sharding: the lerp is local to each rank's shard.
         for e, p in zip(self.ema.parameters(), self.model.parameters()):
             e.lerp_(p.detach(), 1 - decay)
         for e, b in zip(self.ema.buffers(), self.model.buffers()):
@@ -200,7 +226,8 @@ class Trainer:
                 bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
             if c.out and c.save_every and self.step % c.save_every == 0:
                 self.save(Path(c.out) / "checkpoints" / f"step_{self.step:07d}")
-            if c.out and c.sample_every and self.step % c.sample_every == 0 and self.rank == 0:
+            if c.out and c.sample_every and self.step % c.sample_every == 0 and (
+                    self.rank == 0 or self.parallel == "fsdp"):  # FSDP: every rank joins the gather of the EMA
                 self.save_samples(Path(c.out) / "samples" / f"step_{self.step:07d}.gif")
             if callback is not None:
                 callback(self, loss)
@@ -208,11 +235,19 @@ class Trainer:
         return self.losses
 
     def save_samples(self, path: Path, num: int = 4) -> Path:
-        """A GIF of ``num`` clips from the EMA weights, clips side by side."""
+        """A GIF of ``num`` clips from the EMA weights, clips side by side (under FSDP: call on every rank)."""
         from zoo.export import save_gif
         from zoo.sample import sample_videos
 
-        videos = sample_videos(self.ema, self.recipe.name, self.config.preset, num=num, shape=self.shape,
+        model = self.ema
+        if self.parallel == "fsdp":
+            state = self.full_state_dict(ema=True)  # collective; full tensors on rank 0 only
+            if self.rank != 0:
+                return Path(path)
+            model = copy.deepcopy(self._skeleton).to_empty(device=self.device)
+            model.load_state_dict(state)
+            model.eval()
+        videos = sample_videos(model, self.recipe.name, self.config.preset, num=num, shape=self.shape,
                                steps=self.config.sample_steps, seed=self.config.seed, progress=False)
         return save_gif(videos, path)
 
@@ -225,18 +260,48 @@ class Trainer:
                 "sampling": _jsonable(asdict(self.sampling)), "sample_shape": list(self.shape),
                 "train": _jsonable(asdict(self.config)), "step": self.step, "world_size": self.world}
 
+    def full_state_dict(self, *, ema: bool = False) -> dict[str, torch.Tensor]:
+        """Full, plain CPU weights of the model (or its EMA). Under FSDP every rank must call it (it gathers the
+        shards) and only rank 0 gets the tensors; the other ranks get ``{}``."""
+        module = self.ema if ema else self.model
+        if self.parallel != "fsdp":
+            return _plain(module.state_dict())
+        from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+        return _plain(get_model_state_dict(module, options=_full_options()))
+
+    def _full_optimizer_state(self) -> dict:
+        """The optimizer state keyed by parameter index, as ``optimizer.state_dict()`` is in one process (under FSDP:
+        gathered to full tensors on rank 0, ``{}`` on the other ranks)."""
+        if self.parallel != "fsdp":
+            return self.optimizer.state_dict()
+        from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+        full = get_optimizer_state_dict(self.model, self.optimizer, options=_full_options())
+        if not full:
+            return {}
+        index: dict[str, int] = {}
+        groups = []
+        for group in full["param_groups"]:  # parameter names in the optimizer's order: index = position
+            groups.append({**group, "params": [index.setdefault(name, len(index)) for name in group["params"]]})
+        return {"state": {index[name]: state for name, state in full["state"].items()}, "param_groups": groups}
+
     def save(self, directory: str | Path) -> Path:
-        """Write a checkpoint directory (every rank writes its RNG state; rank 0 the rest). Returns it."""
+        """Write a checkpoint directory (every rank writes its RNG state; rank 0 the rest). Returns it.
+
+        Under FSDP every rank must call it: the full weights and optimizer state are gathered first."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         rng = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
         save_file(rng, directory / f"rng_rank{self.rank}.safetensors")
+        if self.rank == 0 or self.parallel == "fsdp":  # FSDP: collectives, every rank takes part
+            model_state, ema_state = self.full_state_dict(), self.full_state_dict(ema=True)
+            optim = self._full_optimizer_state()
         if self.rank == 0:
-            tensors = {f"model.{k}": v for k, v in _plain(self.model.state_dict()).items()}
-            tensors.update({f"ema.{k}": v for k, v in _plain(self.ema.state_dict()).items()})
-            optim = self.optimizer.state_dict()
+            tensors = {f"model.{k}": v for k, v in model_state.items()}
+            tensors.update({f"ema.{k}": v for k, v in ema_state.items()})
             scalars = {}
             for index, state in optim["state"].items():
                 for name, value in state.items():
@@ -247,7 +312,7 @@ class Trainer:
             meta = {"step": str(self.step), "losses": json.dumps(self.losses),
                     "param_groups": json.dumps(optim["param_groups"]), "optim_scalars": json.dumps(scalars)}
             save_file(tensors, directory / "train_state.safetensors", metadata=meta)
-            save_file(_plain(self.ema.state_dict()), directory / "model.safetensors")
+            save_file(ema_state, directory / "model.safetensors")
             (directory / "config.json").write_text(json.dumps(self.resolved_config(), indent=2))
             (directory.parent / "latest").write_text(directory.name)
         if self.world > 1:
@@ -266,9 +331,10 @@ class Trainer:
 
         with safe_open(state_file, "pt") as f:
             meta = f.metadata()
-        tensors = load_file(state_file, device=str(self.device))
-        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        self.ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+        # FSDP: every rank reads the full state to CPU and copies its own shards to the device.
+        tensors = load_file(state_file, device="cpu" if self.parallel == "fsdp" else str(self.device))
+        model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        ema_state = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
         state: dict[int, dict] = {}
         for key, value in tensors.items():
             if key.startswith("optim."):
@@ -277,7 +343,22 @@ class Trainer:
         for key, value in json.loads(meta["optim_scalars"]).items():
             index, name = key.split(".", 1)
             state.setdefault(int(index), {})[name] = value
-        self.optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+        optim = {"state": state, "param_groups": json.loads(meta["param_groups"])}
+        if self.parallel == "fsdp":
+            from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
+
+            options = _full_options(cpu_offload=False)
+            set_model_state_dict(self.model, model_state, options=options)
+            set_model_state_dict(self.ema, ema_state, options=options)
+            names = {id(p): name for name, p in self.model.named_parameters()}
+            order = [names[id(p)] for group in self.optimizer.param_groups for p in group["params"]]
+            optim = {"state": {order[i]: s for i, s in optim["state"].items()},
+                     "param_groups": [{**g, "params": [order[i] for i in g["params"]]} for g in optim["param_groups"]]}
+            set_optimizer_state_dict(self.model, self.optimizer, optim, options=options)
+        else:
+            self.model.load_state_dict(model_state)
+            self.ema.load_state_dict(ema_state)
+            self.optimizer.load_state_dict(optim)
         self.step, self.losses = int(meta["step"]), json.loads(meta["losses"])
         rng_file = directory / f"rng_rank{self.rank}.safetensors"
         if rng_file.is_file():
@@ -286,6 +367,27 @@ class Trainer:
             if torch.cuda.is_available():
                 torch.cuda.set_rng_state_all([rng[f"cuda{i}"] for i in range(torch.cuda.device_count())
                                               if f"cuda{i}" in rng])
+
+
+def _fully_shard(model: nn.Module, device: torch.device, world: int) -> None:
+    """FSDP2: shard every U-Net unit and DiT block (the assemblers' repeated submodules), then the root."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    from components.blocks.dit_adaln_zero import DiTBlock
+    from components.nets.unet_parts import UNetUnit
+
+    mesh = init_device_mesh(device.type, (world,))
+    for module in reversed(list(model.modules())):  # children before the units that contain them
+        if module is not model and isinstance(module, UNetUnit | DiTBlock):
+            fully_shard(module, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+
+
+def _full_options(cpu_offload: bool = True):
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(full_state_dict=True, cpu_offload=cpu_offload)
 
 
 def _plain(state: dict) -> dict:
@@ -352,6 +454,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write a GIF of EMA samples every N steps, 0 = never (default: 0)")
     parser.add_argument("--resume", metavar="DIR",
                         help="continue from a checkpoint directory, or OUT/checkpoints for its latest one")
+    parser.add_argument("--parallel", choices=["auto", "ddp", "fsdp"], default="auto",
+                        help="under torchrun: ddp, or fsdp (FSDP2: shards weights, gradients, AdamW state and EMA "
+                             f"over ranks); auto = fsdp above {FSDP_AUTO_PARAMS:,} parameters, else ddp "
+                             "(default: auto)")
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda if available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -362,7 +468,7 @@ def main(args: argparse.Namespace) -> int:
                          warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, grad_clip=args.grad_clip,
                          precision=args.precision, frames=args.frames, size=args.size, seed=args.seed,
                          out=args.out, save_every=args.save_every, sample_every=args.sample_every,
-                         device=args.device, progress=not args.no_progress)
+                         device=args.device, parallel=args.parallel, progress=not args.no_progress)
     trainer = Trainer(config)
     if args.resume:
         trainer.load(args.resume)
