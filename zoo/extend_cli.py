@@ -15,18 +15,12 @@ from pathlib import Path
 
 import torch
 
+from zoo.cli_args import positive_int
+
 
 __all__ = ["add_arguments", "main"]
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,16 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="preset of the recipe (default: the checkpoint's, else tiny)")
     parser.add_argument("--checkpoint", metavar="PATH",
                         help="model.safetensors or a checkpoint directory from `zoo train` (default: random init)")
-    parser.add_argument("--frames", type=_positive_int,
+    parser.add_argument("--frames", type=positive_int,
                         help="frames generated first, also the window of every extension step (default: the preset's)")
-    parser.add_argument("--extend-by", type=_positive_int, required=True, help="frames to append in total")
-    parser.add_argument("--context", type=_positive_int, required=True,
+    parser.add_argument("--extend-by", type=positive_int, required=True, help="frames to append in total")
+    parser.add_argument("--context", type=positive_int, required=True,
                         help="known frames per window (the last frames generated so far); must be < --frames")
     parser.add_argument("--guidance", choices=("reconstruction", "replacement"), default="reconstruction",
                         help="conditioning on the context frames (default: reconstruction)")
     parser.add_argument("--weight", type=float, default=9.0,
                         help="reconstruction guidance weight w_r (default 9, VDM's Kinetics-600 setting)")
-    parser.add_argument("--steps", type=_positive_int, help="sampler steps (default: the recipe's)")
+    parser.add_argument("--steps", type=positive_int, help="sampler steps (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed; also the init seed without a checkpoint")
     parser.add_argument("--out", default="out.gif", help="output file: .gif, .mp4 or .png strip (default: out.gif)")
     parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the GIF/MP4 (default: 8)")

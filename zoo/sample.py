@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from zoo.cli_args import positive_int
+
 
 __all__ = ["add_arguments", "load_weights", "main", "pipeline", "resolve_checkpoint", "sample_videos"]
 
@@ -81,14 +83,6 @@ def load_weights(model: nn.Module, path: str | Path) -> dict:
 
 
 # ---------------------------------------------------------------------- the `sample` command
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,13 +90,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="preset of the recipe (default: the checkpoint's, else tiny)")
     parser.add_argument("--checkpoint", metavar="PATH",
                         help="model.safetensors or a checkpoint directory from `zoo train` (default: random init)")
-    parser.add_argument("--frames", type=_positive_int, help="frames per clip (default: the preset's)")
-    parser.add_argument("--size", type=_positive_int, help="height = width (default: the preset's)")
-    parser.add_argument("--steps", type=_positive_int, help="sampler steps (default: the recipe's)")
+    parser.add_argument("--frames", type=positive_int, help="frames per clip (default: the preset's)")
+    parser.add_argument("--size", type=positive_int, help="height = width (default: the preset's)")
+    parser.add_argument("--steps", type=positive_int, help="sampler steps (default: the recipe's)")
     parser.add_argument("--sampler", metavar="KEY",
                         help="registry sampler, e.g. euler, dpmpp_2m (default: the recipe's); "
                              "`python -m zoo list 'sampler/*'` lists them")
-    parser.add_argument("--num", type=_positive_int, default=1, help="clips to sample, tiled side by side (default: 1)")
+    parser.add_argument("--num", type=positive_int, default=1, help="clips to sample, tiled side by side (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed; also the init seed without a checkpoint")
     parser.add_argument("--out", default="out.gif", help="output file: .gif, .mp4 (video extra) or .png strip "
                                                          "(default: out.gif)")

@@ -38,6 +38,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from zoo.cli_args import non_negative_int, positive_int
+
 
 __all__ = ["FSDP_AUTO_PARAMS", "TrainConfig", "Trainer", "add_arguments", "main"]
 
@@ -406,24 +408,8 @@ def _jsonable(value):
 
 
 # ---------------------------------------------------------------------- the `train` command
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -432,25 +418,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="synthetic",
                         help="'synthetic' (embedded moving shapes) or a folder of .gif/.mp4 videos (mp4 needs the "
                              "`video` extra) (default: synthetic)")
-    parser.add_argument("--steps", type=_positive_int, default=1000, help="total optimizer steps (default: 1000)")
-    parser.add_argument("--batch-size", type=_positive_int, default=16,
+    parser.add_argument("--steps", type=positive_int, default=1000, help="total optimizer steps (default: 1000)")
+    parser.add_argument("--batch-size", type=positive_int, default=16,
                         help="global batch size, split evenly over torchrun ranks (default: 16)")
     parser.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate (default: 3e-4)")
     parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default: 0)")
-    parser.add_argument("--warmup-steps", type=_non_negative_int, default=0,
+    parser.add_argument("--warmup-steps", type=non_negative_int, default=0,
                         help="linear learning-rate warm-up steps (default: 0)")
     parser.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the weights (default: 0.999)")
     parser.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm, 0 = off (default: 1.0)")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="auto = bf16 autocast on a CUDA GPU that supports it, fp32 otherwise (default: auto)")
-    parser.add_argument("--frames", type=_positive_int, help="frames per training clip (default: the preset's)")
-    parser.add_argument("--size", type=_positive_int, help="height = width of training clips (default: the preset's)")
+    parser.add_argument("--frames", type=positive_int, help="frames per training clip (default: the preset's)")
+    parser.add_argument("--size", type=positive_int, help="height = width of training clips (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, data and noise (default: 0)")
     parser.add_argument("--out", default="train_out",
                         help="folder for checkpoints/ and samples/ (default: ./train_out)")
-    parser.add_argument("--save-every", type=_non_negative_int, default=500,
+    parser.add_argument("--save-every", type=non_negative_int, default=500,
                         help="checkpoint every N steps, 0 = only at the end (default: 500)")
-    parser.add_argument("--sample-every", type=_non_negative_int, default=0,
+    parser.add_argument("--sample-every", type=non_negative_int, default=0,
                         help="write a GIF of EMA samples every N steps, 0 = never (default: 0)")
     parser.add_argument("--resume", metavar="DIR",
                         help="continue from a checkpoint directory, or OUT/checkpoints for its latest one")
