@@ -67,16 +67,29 @@ def _dense_bias(q: Tensor, k: Tensor, mask: Tensor | None, causal: bool) -> Tens
 
 
 def _math_attention(q, k, v, mask, causal, scale, dropout_p):
-    scores = torch.matmul(q, k.transpose(-2, -1)) * scale
+    # (B, H, N, D) -> (B·H, N, D) batched matmuls: one copy of a permuted input at most, and no 4-D matmul dispatch
+    b, h, n_q, d = q.shape
+    n_k, d_v = k.shape[-2], v.shape[-1]
+    scores = torch.bmm(q.reshape(b * h, n_q, d), k.reshape(b * h, n_k, d).transpose(1, 2))
+    scores = scores.mul_(scale).view(b, h, n_q, n_k)
     if causal:
-        scores = scores.masked_fill(~_causal_keep(q.shape[-2], k.shape[-2], q.device), float("-inf"))
+        scores = scores.masked_fill(~_causal_keep(n_q, n_k, q.device), float("-inf"))
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
-    # softmax in fp32: bf16 exponentials lose ~2 digits, and a fully masked row must give 0/0 -> nan consistently
-    weights = scores.float().softmax(dim=-1).to(q.dtype)
+    # softmax in fp32: bf16 exponentials lose ~2 digits, and a fully masked row must give 0/0 -> nan consistently.
+    # Without autograd, spelled out in place (exp(s - max) / sum): ATen's softmax kernel is slow over the short rows
+    # of temporal attention (3-32 keys), where it dominated the math path.
+    scores = scores.float()  # a fresh tensor either way (the bmm's output or its cast): in-place ops are safe
+    if n_k == 0 or scores.requires_grad:  # training: ATen's softmax and its fused backward
+        weights = scores.softmax(dim=-1)
+    else:
+        weights = scores.sub_(scores.amax(dim=-1, keepdim=True)).exp_()
+        weights = weights.div_(weights.sum(dim=-1, keepdim=True))
+    weights = weights.to(q.dtype)
     if dropout_p > 0:
         weights = F.dropout(weights, p=dropout_p)
-    return torch.matmul(weights, v)
+    out = torch.bmm(weights.reshape(b * h, n_q, n_k), v.reshape(b * h, n_k, d_v))
+    return out.view(b, h, n_q, d_v)
 
 
 class AttentionBackend:
@@ -320,14 +333,20 @@ def available_backends(device: str | torch.device = "cpu") -> dict[str, str | No
 
 
 # On CUDA, PyTorch's own SDPA dispatch already picks among flash / cuDNN / efficient; on CPU the fused kernel loses
-# to plain math for short key sequences (perf.md §7: temporal attention N <= 32), so short calls go to math.
+# to plain math for short key sequences (perf.md §7: temporal attention N <= 32), so short calls go to math. Only
+# short queries too: a long query sequence against a few context tokens (cross-attention of every pixel) is 2-3x
+# faster in SDPA on CPU.
 _CPU_MATH_MAX_KEYS = 32
+_CPU_MATH_MAX_QUERIES = 32
 
 
 def _auto_order(q: Tensor, k: Tensor) -> tuple[str, ...]:
-    if q.device.type == "cpu" and k.shape[-2] <= _CPU_MATH_MAX_KEYS:
-        return ("math", "sdpa")
-    return ("sdpa", "math")
+    if q.device.type == "cpu" and k.shape[-2] <= _CPU_MATH_MAX_KEYS and q.shape[-2] <= _CPU_MATH_MAX_QUERIES:
+        return _MATH_FIRST
+    return _SDPA_FIRST
+
+
+_MATH_FIRST, _SDPA_FIRST = ("math", "sdpa"), ("sdpa", "math")
 
 
 def _validate(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> None:

@@ -10,7 +10,6 @@ move between variants (e.g. an image model's spatial attention becomes Tune-A-Vi
 
 from __future__ import annotations
 
-from einops import rearrange
 from torch import Tensor, nn
 
 from ..checks import check_video
@@ -79,7 +78,8 @@ class MultiHeadAttention(nn.Module):
 
     def project_q(self, x: Tensor) -> Tensor:
         """Query heads ``(B, num_heads, N, head_dim)`` of tokens ``x`` ``(B, N, dim)`` (qk-norm applied)."""
-        return self.norm_q(rearrange(self.to_q(x), "b n (h d) -> b h n d", h=self.num_heads))
+        q = self.to_q(x)  # b n (h d) -> b h n d (a view; plain torch: einops' per-call cost showed in profiles)
+        return self.norm_q(q.view(*q.shape[:-1], self.num_heads, self.head_dim).transpose(-3, -2))
 
     def project_kv(self, context: Tensor) -> tuple[Tensor, Tensor]:
         """Key and value heads ``(B, num_heads, M, head_dim)`` of tokens ``context`` ``(B, M, context_dim)``."""
@@ -88,8 +88,9 @@ class MultiHeadAttention(nn.Module):
                 f"{type(self).__name__}: context must have width context_dim={self.context_dim}, "
                 f"got {context.shape[-1]} (shape {tuple(context.shape)})"
             )
-        k = rearrange(self.to_k(context), "b m (h d) -> b h m d", h=self.num_heads)
-        v = rearrange(self.to_v(context), "b m (h d) -> b h m d", h=self.num_heads)
+        k, v = self.to_k(context), self.to_v(context)  # b m (h d) -> b h m d (views, as einops would give)
+        k = k.view(*k.shape[:-1], self.num_heads, self.head_dim).transpose(-3, -2)
+        v = v.view(*v.shape[:-1], self.num_heads, self.head_dim).transpose(-3, -2)
         return self.norm_k(k), v
 
     def attend_heads(self, q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None = None,
@@ -102,7 +103,8 @@ class MultiHeadAttention(nn.Module):
             q, k, v, mask=mask, causal=causal, backend=self.backend,
             dropout_p=self.dropout if self.training else 0.0,
         )
-        return self.out_dropout(self.to_out(rearrange(out, "b h n d -> b n (h d)")))
+        merged = out.transpose(1, 2).reshape(out.shape[0], out.shape[2], -1)  # b h n d -> b n (h d)
+        return self.out_dropout(self.to_out(merged))
 
     def attend_tokens(
         self,

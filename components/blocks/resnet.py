@@ -27,9 +27,9 @@ def _output_shape(cfg, x, *args, **kwargs):
 
 def frame_group_norm(norm: nn.GroupNorm, x: Tensor) -> Tensor:
     """GroupNorm with statistics per frame (an image model's norm): ``b c t h w -> (b t) c h w -> norm -> back``."""
-    b = x.shape[0]
-    out = norm(rearrange(x, "b c t h w -> (b t) c h w"))
-    return rearrange(out, "(b t) c h w -> b c t h w", b=b)
+    b, c, t, h, w = x.shape
+    out = norm(x.transpose(1, 2).reshape(b * t, c, h, w))  # b c t h w -> (b t) c h w
+    return out.view(b, t, c, h, w).transpose(1, 2)  # (b t) c h w -> b c t h w
 
 
 @register(

@@ -122,7 +122,8 @@ class SVDSpatiotemporalTransformer(VideoTransformer):
         for spatial, temporal in zip(self.layers, self.temporal_layers):
             h = spatial(h, context)
             mixed = temporal(h + pos, temporal_context)
-            h = self.merge(rearrange(h, "b t h w c -> b c t h w"), rearrange(mixed, "b t h w c -> b c t h w"),
+            # b t h w c <-> b c t h w as permuted views (what einops.rearrange returns for a pure permutation)
+            h = self.merge(h.permute(0, 4, 1, 2, 3), mixed.permute(0, 4, 1, 2, 3),
                            image_only_indicator=image_only_indicator)
-            h = rearrange(h, "b c t h w -> b t h w c")
-        return x + rearrange(self.proj_out(h), "b t h w c -> b c t h w")
+            h = h.permute(0, 2, 3, 4, 1)
+        return x + self.proj_out(h).permute(0, 4, 1, 2, 3)

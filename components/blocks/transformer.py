@@ -26,8 +26,8 @@ from .common import check_context, feed_forward
 
 def _on_video(attention: nn.Module, h: Tensor, *args, **kwargs) -> Tensor:
     """Apply a ``B C T H W`` attention variant to a channels-last ``b t h w c`` hidden state."""
-    out = attention(rearrange(h, "b t h w c -> b c t h w"), *args, **kwargs)
-    return rearrange(out, "b c t h w -> b t h w c")
+    out = attention(h.permute(0, 4, 1, 2, 3), *args, **kwargs)  # b t h w c -> b c t h w (a view, as in einops)
+    return out.permute(0, 2, 3, 4, 1)  # b c t h w -> b t h w c
 
 
 class TransformerLayer(nn.Module):

@@ -14,7 +14,6 @@ unchanged. The result equals ``nn.Conv3d`` up to float rounding.
 from __future__ import annotations
 
 import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
 
 
@@ -32,6 +31,6 @@ class TemporalConv3d(nn.Conv3d):
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
-        flat = rearrange(x, "b c t h w -> b c t (h w)")
+        flat = x.reshape(*x.shape[:3], h * w)  # b c t h w -> b c t (h w)
         out = F.conv2d(flat, self.weight.squeeze(-1), self.bias, padding=(self.padding[0], 0))
-        return rearrange(out, "b c t (h w) -> b c t h w", h=h, w=w)
+        return out.view(*out.shape[:3], h, w)  # b c t (h w) -> b c t h w
