@@ -136,8 +136,9 @@ def test_compare_passes_an_unchanged_run(quick_run):
 def test_compare_flags_an_injected_regression(quick_run, tmp_path, capsys):
     _, _, payload = quick_run
     regressed = _old_file(tmp_path, payload, 1e-4)  # the old run was 10,000× faster: everything regressed
+    # --floor-us 0: the quick cases can take under the CPU default floor of 100 µs, which alone would absorb them
     assert main(["attention_core", "--quick", "--device", "cpu", "--out", str(tmp_path / "new"), "--no-plots",
-                 "--compare", str(regressed)]) == 1
+                 "--compare", str(regressed), "--floor-us", "0"]) == 1
     assert "SLOWER attention_core:" in capsys.readouterr().out
 
 
