@@ -88,8 +88,15 @@ class ComponentEntry:
 _REGISTRY: dict[str, ComponentEntry] = {}
 
 
-def _natural_key(text: str) -> list:
+def natural_key(text: str) -> list:
+    """Sort key that orders ``x2`` before ``x10``."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def did_you_mean(name: str, choices, *, cutoff: float = 0.5) -> str:
+    """``"Did you mean 'a', 'b'?"`` for the closest ``choices`` (or ``"Did you mean none of them?"``)."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=cutoff)
+    return f"Did you mean {', '.join(repr(c) for c in close)}?" if close else "Did you mean none of them?"
 
 
 def _summary_of(obj: Any) -> str:
@@ -248,7 +255,7 @@ def list_components(
         if paper is not None and paper.lower() not in entry.paper.lower():
             continue
         keys.append(key)
-    return sorted(keys, key=_natural_key)
+    return sorted(keys, key=natural_key)
 
 
 def _accepted_arguments(obj: Any) -> tuple[list[str], bool]:

@@ -147,7 +147,7 @@ def test_list_components_patterns_and_filters(toy):
 
 def test_list_components_sorts_naturally():
     keys = ["a/x10", "a/x2", "a/x1"]
-    assert sorted(keys, key=registry._natural_key) == ["a/x1", "a/x2", "a/x10"]
+    assert sorted(keys, key=registry.natural_key) == ["a/x1", "a/x2", "a/x10"]
 
 
 def test_modules_build_on_meta_without_memory():

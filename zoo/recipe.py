@@ -11,13 +11,14 @@ official code, ``[C]`` computed by instantiating the reference implementation, `
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+from components.registry import did_you_mean, natural_key
 
 
 __all__ = ["Preset", "Published", "Recipe", "Sampling", "Stage", "UnknownModelError", "get_recipe", "list_models",
@@ -177,9 +178,7 @@ class Recipe:
         try:
             return self.presets[name]
         except KeyError:
-            close = difflib.get_close_matches(name, list(self.presets), n=3, cutoff=0.4)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise KeyError(f"recipe {self.name!r} has no preset {name!r}.{hint} "
+            raise KeyError(f"recipe {self.name!r} has no preset {name!r}. {did_you_mean(name, self.presets, cutoff=0.4)} "
                            f"Presets: {', '.join(self.presets)}") from None
 
     def mark_trainable(self, model):
@@ -206,15 +205,11 @@ def register_recipe(recipe: Recipe) -> Recipe:
     return recipe
 
 
-def _natural_key(text: str) -> list:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
-
-
 def list_models(pattern: str = "*", *, stages: bool = False) -> list[str]:
     """Registered model names matching the fnmatch ``pattern``, naturally sorted; the later stages of cascades
     (``Recipe.stage_of``) only with ``stages=True``."""
     return sorted((n for n, r in _RECIPES.items() if fnmatch.fnmatchcase(n, pattern) and (stages or not r.stage_of)),
-                  key=_natural_key)
+                  key=natural_key)
 
 
 def get_recipe(name: str) -> Recipe:
@@ -224,6 +219,5 @@ def get_recipe(name: str) -> Recipe:
     try:
         return _RECIPES[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(_RECIPES), n=3, cutoff=0.5)
-        hint = f"Did you mean {', '.join(repr(c) for c in close)}?" if close else "Did you mean none of them?"
-        raise UnknownModelError(f"Unknown model {name!r}. {hint} List models with zoo.list_models().") from None
+        raise UnknownModelError(f"Unknown model {name!r}. {did_you_mean(name, _RECIPES)} "
+                                "List models with zoo.list_models().") from None

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import torch
+from _launch import run_two_ranks
 from safetensors import safe_open
 from safetensors.torch import load_file
 
 from zoo.train import TrainConfig, Trainer
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_ranks_match_each_other_and_a_single_process(tmp_path):
-    worker = Path(__file__).with_name("ddp_worker.py")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(worker), str(tmp_path)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_two_ranks("ddp_worker.py", tmp_path)
     ranks = [load_file(tmp_path / f"rank{r}.safetensors") for r in range(2)]
     for key in ranks[0]:
         assert torch.equal(ranks[0][key], ranks[1][key]), key

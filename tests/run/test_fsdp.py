@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import torch
+from _launch import run_two_ranks
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -17,19 +13,8 @@ import zoo
 from zoo.train import TrainConfig, Trainer
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_fsdp_matches_a_single_process_and_its_checkpoints_load_anywhere(tmp_path):
-    worker = Path(__file__).with_name("fsdp_worker.py")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(worker), str(tmp_path)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_two_ranks("fsdp_worker.py", tmp_path)
     fsdp = load_file(tmp_path / "fsdp.safetensors")
     with safe_open(tmp_path / "fsdp.safetensors", "pt") as f:
         meta = f.metadata()
