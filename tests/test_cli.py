@@ -77,3 +77,35 @@ def test_catalogue_lists_every_component():
 def test_bench_passes_everything_through_to_the_benchmarks_cli(capsys):
     assert main(["bench", "no_such_suite"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_internal_error_is_one_line_and_debug_shows_the_traceback(capsys, monkeypatch):
+    import zoo.cli as cli
+
+    def broken(args):
+        raise TypeError("an internal bug")
+
+    monkeypatch.setattr(cli, "cmd_env", broken)
+    assert main(["env"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "an internal bug" in err and "--debug" in err
+    with pytest.raises(TypeError, match="an internal bug"):
+        main(["--debug", "env"])
+
+
+def test_a_subcommand_whose_import_fails_is_not_hidden(monkeypatch):
+    import zoo.cli as cli
+
+    monkeypatch.setitem(cli._MODULE_COMMANDS, "broken", ("zoo._no_such_module", "a command that cannot import"))
+    with pytest.raises(ImportError):
+        cli.build_parser()
+
+
+def test_catalogue_outside_a_checkout_needs_a_path(monkeypatch, tmp_path, capsys):
+    import argparse
+
+    with pytest.raises(ValueError, match="--path is required"):
+        catalogue.main(argparse.Namespace(check=False, path=None))
+    out = tmp_path / "catalogue.md"
+    assert catalogue.main(argparse.Namespace(check=False, path=out)) == 0
+    assert out.read_text() == catalogue.render()

@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "docs" / "catalogue.md"
+_ROOT = Path(__file__).resolve().parent.parent
+# The source checkout's docs/catalogue.md; None for an installed copy (site-packages has no docs/ of ours to write).
+DEFAULT_PATH = _ROOT / "docs" / "catalogue.md" if (_ROOT / "pyproject.toml").is_file() else None
 # Kinds documented by hand in docs/components/<page>.md (linked from the catalogue).
 _KIND_PAGES = {
     "attention": "attention.md", "attention_backend": "attention.md", "conv": "conv.md", "embed": "embed.md",
@@ -63,10 +65,14 @@ def render() -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="exit 1 if the file differs from the registry")
-    parser.add_argument("--path", type=Path, default=DEFAULT_PATH, help=f"catalogue file (default {DEFAULT_PATH})")
+    default = DEFAULT_PATH or "none: required outside a source checkout"
+    parser.add_argument("--path", type=Path, default=DEFAULT_PATH, help=f"catalogue file (default {default})")
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.path is None:
+        raise ValueError("catalogue: --path is required when zoo is not run from a source checkout (an installed zoo "
+                         "has no docs/ folder of its own to write into)")
     text = render()
     if args.check:
         current = args.path.read_text() if args.path.exists() else ""

@@ -2,7 +2,8 @@
 
 ``list``, ``describe`` and ``env`` live here; ``demo``, ``train`` and ``sample`` are modules of their own
 (``zoo/demo.py`` ...) exposing ``add_arguments(parser)`` and ``main(args) -> int``. A bad argument prints one
-clear line on stderr and exits with status 2.
+clear line on stderr and exits with status 2; ``python -m zoo --debug COMMAND ...`` shows the traceback instead
+(an internal ``TypeError`` looks like a bad argument in one line).
 """
 
 from __future__ import annotations
@@ -144,6 +145,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m zoo", description="video-diffusion-zoo: components, recipes and runs.")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, show the full traceback instead of the one-line message")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -165,10 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     for name, (module_name, help_line) in _MODULE_COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
+        module = importlib.import_module(module_name)  # a broken module is a bug to see, not a command to hide
         p = sub.add_parser(name, help=help_line, description=(module.__doc__ or help_line).strip().split("\n\n")[0])
         module.add_arguments(p)
         p.set_defaults(func=module.main)
@@ -183,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (ValueError, TypeError, KeyError) as err:
+        if args.debug:
+            raise
         message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-        print(f"python -m zoo {args.command}: error: {message}", file=sys.stderr)
+        print(f"python -m zoo {args.command}: error: {message} (python -m zoo --debug {args.command} ... shows the "
+              "traceback)", file=sys.stderr)
         return 2
