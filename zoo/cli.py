@@ -35,12 +35,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _models(pattern: str = "*") -> list[str]:
-    try:
-        import zoo
+    import zoo
 
-        return list(zoo.list_models(pattern)) if hasattr(zoo, "list_models") else []
-    except ImportError:
-        return []
+    return list(zoo.list_models(pattern))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -83,12 +80,7 @@ def _describe_component(key: str) -> int:
 def _describe_model(name: str) -> int:
     import zoo
 
-    describe = getattr(zoo, "describe_model", None)
-    if describe is not None:
-        print(describe(name))
-        return 0
-    recipe = zoo.get_recipe(name)
-    print(recipe)
+    print(zoo.describe_model(name))
     return 0
 
 

@@ -1,11 +1,9 @@
 """Whole denoiser forward per recipe: ``zoo.list_models()`` × ``zoo.create_model(name, preset)``.
 
 Preset ``tiny`` in quick mode and on CPU, ``paper`` (else the first non-tiny preset) on GPU. Example inputs: the
-first of ``zoo.example_inputs(name, preset=..., batch=..., generator=...)``, ``zoo.get_recipe(name).example_inputs``
-or the recipe net's registry ``inputs`` hook re-sized to the preset's frames × height × width (all give
-``(args, kwargs)`` for ``model(x, t, **cond)``). Reports ms per forward, FLOPs
-(attention convention + FlopCounterMode), MFU against the datasheet peak, peak memory. Until ``zoo`` provides
-``list_models``/``create_model`` (a later issue) the suite returns one ``skipped`` record saying so.
+recipe net's registry ``inputs`` hook re-sized to the preset's frames × height × width (``(args, kwargs)`` for
+``model(x, t, **cond)``). Reports ms per forward, FLOPs (attention convention + FlopCounterMode), MFU against the
+datasheet peak, peak memory.
 """
 
 from __future__ import annotations
@@ -21,21 +19,16 @@ from ..timing import measure, peak_memory_mb
 
 
 def _preset(zoo, name: str, tier: str) -> str:
-    presets = list(zoo.get_recipe(name).presets) if hasattr(zoo, "get_recipe") else ["tiny", "paper"]
+    presets = list(zoo.get_recipe(name).presets)
     if tier != "gpu":
         return "tiny" if "tiny" in presets else presets[-1]
     return "paper" if "paper" in presets else next((p for p in presets if p != "tiny"), presets[0])
 
 
 def _example_inputs(zoo, name: str, preset: str, ctx: Context):
-    """``(args, kwargs)`` for ``model(x, t, **cond)``: the recipe's own hook, else its net's registry ``inputs``
-    re-sized to the preset's frames × height × width."""
-    gen = torch.Generator().manual_seed(0)
-    if hasattr(zoo, "example_inputs"):
-        return zoo.example_inputs(name, preset=preset, batch=1, generator=gen)
+    """``(args, kwargs)`` for ``model(x, t, **cond)``: the recipe net's registry ``inputs`` re-sized to the
+    preset's frames × height × width."""
     recipe = zoo.get_recipe(name)
-    if callable(getattr(recipe, "example_inputs", None)):
-        return recipe.example_inputs(preset=preset, batch=1, generator=gen)
     entry = components.get_component(recipe.net)
     p = recipe.preset(preset)
     shape = Shape(batch=1, frames=p.frames, height=p.height, width=p.width)
@@ -58,10 +51,6 @@ def run(ctx: Context) -> list[dict]:
         import zoo
     except Exception as exc:  # noqa: BLE001 - a broken zoo package is a result, not a crashed harness
         return [error_record(ctx, "recipes", "recipes", exc)]
-    if not (hasattr(zoo, "list_models") and hasattr(zoo, "create_model")):
-        ctx.log("recipes: skipped (zoo has no list_models/create_model yet)")
-        return [base_record(ctx, "recipes", "recipes", status="skipped",
-                            note="zoo.list_models / zoo.create_model do not exist yet")]
     records = []
     for model_name in zoo.list_models():
         preset = _preset(zoo, model_name, ctx.tier)
