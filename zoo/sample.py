@@ -60,15 +60,12 @@ def sample_videos(model: nn.Module, name: str, preset: str, *, num: int = 4,
 
 def resolve_checkpoint(path: str | Path) -> tuple[Path, dict]:
     """``(weights file, config)`` of a checkpoint: a ``.safetensors`` file, a checkpoint directory of ``zoo train``,
-    its ``checkpoints/`` folder or the run's ``--out`` folder (the latter two mean the latest checkpoint)."""
-    path = Path(path)
-    for folder in (path, path / "checkpoints"):
-        if (folder / "latest").is_file():
-            path = folder / (folder / "latest").read_text().strip()
-            break
+    its ``checkpoints/`` folder or the run's ``--out`` folder (the latter two mean the newest valid checkpoint; see
+    ``zoo.checkpoint.resolve``). A broken checkpoint raises ``ValueError`` naming the file and the reason."""
+    from zoo.checkpoint import resolve
+
+    path = resolve(path)  # validated against its manifest; a folder of checkpoints gives its newest valid one
     file = path / "model.safetensors" if path.is_dir() else path
-    if not file.is_file() or file.suffix != ".safetensors":
-        raise ValueError(f"checkpoint {path} is neither a .safetensors file nor a directory with model.safetensors")
     config = file.parent / "config.json"
     return file, (json.loads(config.read_text()) if config.is_file() else {})
 

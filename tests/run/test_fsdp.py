@@ -41,8 +41,9 @@ def test_fsdp_matches_a_single_process_and_its_checkpoints_load_anywhere(tmp_pat
 
     # The checkpoints are the single-process format: model.safetensors loads into a plain model ...
     final = tmp_path / "checkpoints" / "step_0000003"
-    assert sorted(p.name for p in final.iterdir()) == ["config.json", "model.safetensors", "rng_rank0.safetensors",
-                                                       "rng_rank1.safetensors", "train_state.safetensors"]
+    assert sorted(p.name for p in final.iterdir()) == ["config.json", "manifest.json", "model.safetensors",
+                                                       "rng_rank0.safetensors", "rng_rank1.safetensors",
+                                                       "train_state.safetensors"]
     model = zoo.create_model("vdm", "tiny")
     model.load_state_dict(load_file(final / "model.safetensors"))
     for key, value in model.state_dict().items():

@@ -54,8 +54,8 @@ def test_checkpoint_is_safetensors_with_the_resolved_config(tmp_path):
     trainer = Trainer(tiny(steps=1))
     trainer.fit()
     ckpt = trainer.save(tmp_path / "step_1")
-    assert sorted(p.name for p in ckpt.iterdir()) == ["config.json", "model.safetensors", "rng_rank0.safetensors",
-                                                      "train_state.safetensors"]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["config.json", "manifest.json", "model.safetensors",
+                                                      "rng_rank0.safetensors", "train_state.safetensors"]
     config = json.loads((ckpt / "config.json").read_text())
     assert config["model"] == "vdm" and config["preset"] == "tiny" and config["step"] == 1
     assert config["net"]["type"] == zoo.get_recipe("vdm").net
