@@ -69,7 +69,7 @@ class VPDenoiser:
             raise ValueError("denoiser/vp: no model bound; build('denoiser/vp', model=net, ...) or pass model=")
         x, sigma = upcast(x, sigma)
         s = expand_to(sigma, x, "sigma")
-        alpha = torch.rsqrt(1 + s.square())
+        alpha = self.schedule._alpha_from_sigma(s)  # VP: 1/sqrt(1 + σ²); rectified flow: 1/(1 + σ)
         z = x * alpha
         pred = net(z, self.model_time_of(_per_sample(sigma, x)), **cond)
         if pred.shape != x.shape:

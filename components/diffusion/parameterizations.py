@@ -1,7 +1,8 @@
 """What a VP network predicts: ε, v or x0, and how to turn any prediction into x0 and ε (E4–E6).
 
 Each parameterization has ``to_x0(pred, z, alpha, sigma)``, ``to_eps(pred, z, alpha, sigma)`` and
-``target(x0, eps, alpha, sigma)``; z = α x0 + σ ε with α² + σ² = 1 (the v identities use it). Arithmetic runs in
+``target(x0, eps, alpha, sigma)``; z = α x0 + σ ε with α² + σ² = 1 (the v identities use it), except ``flow``,
+whose identities use α + σ = 1 (rectified flow). Arithmetic runs in
 fp32 (float64 for float64 inputs) and results stay in that dtype: a bf16 path loses ~5e-2 (quality.md §1.7).
 Levels may be scalars, ``(B,)`` or any broadcastable shape of the sample's rank.
 """
@@ -15,7 +16,7 @@ from ..registry import BadInput, register
 from ._common import check_same_shape, expand_to, upcast
 
 
-__all__ = ["EpsParameterization", "Parameterization", "VParameterization", "X0Parameterization",
+__all__ = ["EpsParameterization", "FlowParameterization", "Parameterization", "VParameterization", "X0Parameterization",
            "get_parameterization", "PARAMETERIZATIONS"]
 
 
@@ -122,10 +123,31 @@ class X0Parameterization(Parameterization):
         return x0
 
 
+@_entry("flow", "Liu et al. 2023 (rectified flow); Lipman et al. 2023 (flow matching); Esser et al. 2024 (SD3)")
+class FlowParameterization(Parameterization):
+    """Velocity prediction of flow matching, u = ε − x0 (= dz/dt on the path z = (1 − t) x0 + t ε).
+
+    Needs α + σ = 1 (``schedule/rectified_flow``): x0 = z − σ û, ε = z + α û. At the same VE level the VP v-target
+    of the VP sample z_vp = z α_vp/α is v = (α_vp − σ_vp) z + (α_vp α + σ_vp σ) u (tested).
+    """
+
+    name = "flow"
+
+    def _to_x0(self, pred, z, alpha, sigma):
+        return z - sigma * pred
+
+    def _to_eps(self, pred, z, alpha, sigma):
+        return z + alpha * pred
+
+    def _target(self, x0, eps, alpha, sigma):
+        return eps - x0
+
+
 PARAMETERIZATIONS = {
     "eps": EpsParameterization, "epsilon": EpsParameterization,
     "v": VParameterization, "v_prediction": VParameterization,
     "x0": X0Parameterization, "sample": X0Parameterization,
+    "flow": FlowParameterization, "flow_prediction": FlowParameterization,
 }
 
 

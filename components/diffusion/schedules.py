@@ -62,6 +62,10 @@ class NoiseSchedule:
     def _sigma_ve(self, t: Tensor) -> Tensor:
         return torch.exp(-0.5 * self._log_snr(t.double())).to(_out_dtype(t))
 
+    def _alpha_from_sigma(self, sigma: Tensor) -> Tensor:
+        """Signal scale α at VE level ``sigma`` (z = α x): 1/sqrt(1 + σ²) for VP schedules (in sigma's dtype)."""
+        return torch.rsqrt(1 + sigma.square())
+
     def _t_from_sigma(self, sigma: Tensor) -> Tensor:
         """t for VE noise level ``sigma``, clamped to [0, 1] for levels outside the schedule's range."""
         lam = -2.0 * torch.log(sigma.double())

@@ -18,16 +18,19 @@ from ._common import upcast
 __all__ = ["EDMWeighting", "LossWeighting", "MinSNRWeighting", "SNRWeighting", "UniformWeighting",
            "target_error_factor"]
 
-TARGETS = ("x0", "eps", "v")
+TARGETS = ("x0", "eps", "v", "flow")
 
 
 def target_error_factor(log_snr: Tensor, target: str) -> Tensor:
-    """f with ‖target̂ − target‖² = f · ‖x̂0 − x0‖²: 1 for x0, SNR for eps, 1 + SNR for v."""
+    """f with ‖target̂ − target‖² = f · ‖x̂0 − x0‖²: 1 for x0, SNR for eps, 1 + SNR for v (VP levels), and
+    1/t² = (1 + sqrt(SNR))² for the rectified-flow velocity u = ε − x0 (x̂0 − x0 = −t (û − u), t = 1/(1 + e^{λ/2}))."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     (log_snr,) = upcast(log_snr)
     if target == "x0":
         return torch.ones_like(log_snr)
+    if target == "flow":
+        return (1 + torch.exp(0.5 * log_snr)).square()
     snr = torch.exp(log_snr)
     return snr if target == "eps" else 1 + snr
 
