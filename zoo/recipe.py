@@ -62,6 +62,9 @@ class Sampling:
     guidance_kwargs: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"scale": 1.5}
     time_input: str = "continuous"  # "continuous": t in [0, 1]; "discrete": integer step index
     uncond_keep: tuple[str, ...] = ()  # conditioning the guidance's unconditional branch keeps (SVD: added_cond)
+    # the training-time distribution of t (``timesteps/*``: uniform, logit_normal, mode, cosine_map) and its knobs
+    train_timesteps: str = "timesteps/uniform"
+    train_timesteps_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.time_input not in ("continuous", "discrete"):

@@ -1,7 +1,9 @@
 """Train a recipe (``python -m zoo train NAME --preset P --data synthetic|PATH``), one process or under torchrun.
 
-The objective is the recipe's: ``t ~ U(0, 1)``, ``(α, σ)`` from its schedule, ``z = α x + σ ε`` and an MSE between
-the network output and its parameterization's target (``v = α ε − σ x`` for VDM's demo preset). AdamW with linear
+The objective is the recipe's: ``t`` from its training-time distribution (``Sampling.train_timesteps``, a
+``timesteps/*`` entry: U(0, 1) by default, logit-normal for rectified flow), ``(α, σ)`` from its schedule,
+``z = α x + σ ε`` and an MSE between the network output and its parameterization's target (``v = α ε − σ x`` for
+VDM's demo preset, the velocity ``ε − x`` for ``demo_flow``). AdamW with linear
 warm-up, an EMA copy of the weights, gradient clipping, bf16 autocast on CUDA (off on CPU unless asked for).
 
 Reproducibility: the data of step ``s`` and its ``(t, ε)`` are drawn from generators seeded by ``(seed, s)``, for the
@@ -152,6 +154,7 @@ class Trainer:
         self.shape = (preset.channels, c.frames or preset.frames, c.size or preset.height, c.size or preset.width)
         self.schedule = components.build(self.sampling.schedule, **dict(self.sampling.schedule_kwargs))
         self.parameterization = components.build(self.sampling.parameterization)
+        self.timesteps = components.build(self.sampling.train_timesteps, **dict(self.sampling.train_timesteps_kwargs))
         self.source = source or data_source(c.data, channels=self.shape[0], frames=self.shape[1],
                                             size=self.shape[2], seed=c.seed)
 
@@ -194,7 +197,7 @@ class Trainer:
         b = self.config.batch_size
         x0 = self.source.batch(step, b)
         g = seeded(self.config.seed, step, 7)
-        t = torch.rand(b, generator=g)
+        t = self.timesteps(b, generator=g)  # timesteps/uniform: exactly torch.rand(b, generator=g)
         eps = torch.randn(x0.shape, generator=g)
         part = slice(self.rank * b // self.world, (self.rank + 1) * b // self.world)
         return x0[part].to(self.device), t[part].to(self.device), eps[part].to(self.device)
