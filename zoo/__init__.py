@@ -28,6 +28,7 @@ from . import (
     lumiere,  # noqa: F401
     make_a_video,  # noqa: F401
     modelscope_t2v,  # noqa: F401
+    open_sora,  # noqa: F401
     sora_dit,  # noqa: F401
     stable_diffusion,  # noqa: F401
     svd,  # noqa: F401
