@@ -12,6 +12,7 @@ long-video sampler are sampling-time techniques (``guidance/interleaved_smoother
 
 from __future__ import annotations
 
+from .autoencoders import IMAGE_VAE
 from .recipe import Preset, Published, Recipe, register_recipe
 from .stable_diffusion import SD1, SD1_PARAMS, SD_SAMPLING, SD_TINY, TINY_SAMPLING
 
@@ -41,4 +42,5 @@ RECIPE = register_recipe(Recipe(
     summary="training-free SD 1.5 + per-frame ControlNet with fully cross-frame attention (all frames' tokens as "
             "keys); control maps per frame via the `control` keyword",
     conditioning=("context", "control"),
+    autoencoder=IMAGE_VAE,
 ))

@@ -13,6 +13,7 @@ encoding is [M]). The structure-fidelity knob t_s and the temporal guidance ω_t
 
 from __future__ import annotations
 
+from .autoencoders import IMAGE_VAE
 from .recipe import Preset, Published, Recipe, register_recipe
 from .stable_diffusion import SD1, SD_SAMPLING, SD_TINY, TINY_SAMPLING
 
@@ -39,5 +40,6 @@ RECIPE = register_recipe(Recipe(
     summary="structure (depth) by channel concat, content (CLIP image embedding) by cross-attention; temporal convs "
             "and temporal attention added to an image latent U-Net (reconstruction: sizes not published)",
     conditioning=("context", "concat"),
+    autoencoder=IMAGE_VAE,
     reconstruction=True,
 ))

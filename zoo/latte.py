@@ -16,6 +16,7 @@ diffusers), learned Σ. Its count equals diffusers' 1,057,246,880 exactly (spati
 
 from __future__ import annotations
 
+from .autoencoders import IMAGE_VAE
 from .recipe import Preset, Published, Recipe, Sampling, register_recipe
 
 
@@ -56,6 +57,7 @@ RECIPE = register_recipe(Recipe(
     summary="latent video DiT with interleaved spatial / temporal transformer blocks (Latte variant 1), adaLN-Zero, "
             "class-conditional, learned Σ",
     conditioning=("class_labels",),
+    autoencoder=IMAGE_VAE,
 ))
 
 T2V_RECIPE = register_recipe(Recipe(
@@ -80,4 +82,5 @@ T2V_RECIPE = register_recipe(Recipe(
     summary="Latte-1 text-to-video: interleaved spatial (self + T5 cross-attention) / temporal transformer blocks, "
             "adaLN-single on the timestep, learned Σ",
     conditioning=("context",),
+    autoencoder=IMAGE_VAE,
 ))

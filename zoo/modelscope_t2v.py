@@ -11,6 +11,7 @@ exactly the parameters of diffusers' default ``UNet3DConditionModel()`` = the pu
 
 from __future__ import annotations
 
+from .autoencoders import IMAGE_VAE
 from .recipe import Preset, Published, Recipe, Sampling, register_recipe
 
 
@@ -55,4 +56,5 @@ RECIPE = register_recipe(Recipe(
             "after every spatial unit and after conv_in (the diffusers UNet3D layout); latent space, text "
             "cross-attention",
     conditioning=("context",),
+    autoencoder=IMAGE_VAE,
 ))

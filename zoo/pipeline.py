@@ -69,6 +69,8 @@ class Pipeline:
     sample_shape: tuple[int, int, int, int]
     name: str = ""
     preset: str = ""
+    recipe: Recipe | None = None
+    decode_chunk: int = 8  # frames decoded at a time (``decode``), so long videos fit in memory
 
     @classmethod
     def from_recipe(cls, recipe: Recipe, preset: str, model: nn.Module) -> Pipeline:
@@ -93,7 +95,72 @@ class Pipeline:
                     if sampling.guidance else None)
         sampler = components.build(sampling.sampler, **dict(sampling.sampler_kwargs))
         return cls(model, schedule, denoiser, sampler, guidance, sampling, recipe.preset(preset).sample_shape,
-                   recipe.name, preset)
+                   recipe.name, preset, recipe)
+
+    @property
+    def autoencoder(self) -> nn.Module | None:
+        """The recipe's ``net/video_autoencoder`` (``Recipe.autoencoder``; the registry's tiny config under the
+        ``tiny`` preset), built on first use on the model's device; None for a pixel-space recipe. Random weights
+        unless assigned (``pipe.autoencoder = vae``, e.g. from ``zoo.convert``)."""
+        if "_autoencoder" not in self.__dict__:
+            declared = None if self.recipe is None else self.recipe.autoencoder
+            vae = None
+            if declared is not None:
+                tiny = components.get_component("net/video_autoencoder").tiny if self.preset == "tiny" else {}
+                param = next(self.model.parameters())
+                vae = components.build("net/video_autoencoder", **{**tiny, **dict(declared),
+                                       "latent_channels": self.sample_shape[0]}).to(param.device).eval()
+            self.__dict__["_autoencoder"] = vae
+        return self.__dict__["_autoencoder"]
+
+    @autoencoder.setter
+    def autoencoder(self, vae: nn.Module | None) -> None:
+        self.__dict__["_autoencoder"] = vae
+
+    @torch.no_grad()
+    def decode(self, latents: Tensor) -> Tensor:
+        """Model-space samples ``(B, C, T, h, w)`` to RGB ``(B, 3, T, h·f, w·f)``: ``D(z / scaling_factor)``, at most
+        ``decode_chunk`` frames at a time (a temporal decoder sees each chunk alone, as diffusers'
+        ``decode_chunk_size``); a pixel-space recipe's samples are returned unchanged."""
+        vae = self.autoencoder
+        if vae is None:
+            return latents
+        param = next(vae.parameters())
+        z = latents.to(param.device, param.dtype) / vae.scaling_factor
+        return torch.cat([vae.decode(chunk) for chunk in z.split(self.decode_chunk, dim=2)], dim=2)
+
+    def example_conditioning(self, batch: int = 1, *, num_frames: int | None = None, height: int | None = None,
+                             width: int | None = None, generator: torch.Generator | None = None) -> dict:
+        """Random conditioning of valid shapes for this preset's model, every keyword the net is built to take:
+        ``context`` ``(B, 4, context_dim)``, ``added_cond`` ``(B, added_cond_dim)``, ``class_labels`` ``(B,)``,
+        ``concat`` ``(B, channels, T, H, W)`` (x conditioning channels included), ``control`` ``(B, 3, T, f·H, f·W)``
+        (f = 2^(len(control_embedding_channels) − 1), ControlNet's map-to-latent factor). For tests and smoke runs."""
+        if self.recipe is None:
+            return {}
+        p = self.recipe.preset(self.preset)
+        cfg = p.config
+        _, t, h, w = self.sample_shape
+        t, h, w = num_frames or t, height or h, width or w
+        device = next(self.model.parameters()).device
+        generator = generator or torch.Generator().manual_seed(0)
+
+        def randn(*shape):
+            return torch.randn(*shape, generator=generator).to(device)
+
+        cond = {}
+        if cfg.get("context_dim"):
+            cond["context"] = randn(batch, 4, cfg["context_dim"])
+        if cfg.get("added_cond_dim"):
+            cond["added_cond"] = randn(batch, cfg["added_cond_dim"])
+        if cfg.get("num_classes"):
+            cond["class_labels"] = torch.randint(0, cfg["num_classes"], (batch,), generator=generator).to(device)
+        concat = (cfg.get("concat_channels") or 0) + p.x_cond_channels
+        if concat:
+            cond["concat"] = randn(batch, concat, t, h, w)
+        if "control" in self.recipe.conditioning:
+            f = 2 ** (len(cfg.get("control_embedding_channels", (16, 32, 96, 256))) - 1)
+            cond["control"] = randn(batch, cfg.get("control_channels", 3), t, f * h, f * w)
+        return cond
 
     def null_condition(self, cond: dict) -> dict:
         """The unconditional branch for guidance: the null class label for ``class_labels``, zeros otherwise;
@@ -115,9 +182,10 @@ class Pipeline:
     def __call__(self, num_frames: int | None = None, steps: int | None = None, seed: int = 0, batch_size: int = 1,
                  *, height: int | None = None, width: int | None = None, guidance: bool | None = None,
                  generator: torch.Generator | None = None, progress: bool = False, noise: Tensor | None = None,
-                 **cond) -> Tensor:
+                 decode: bool = False, **cond) -> Tensor:
         """Sample ``(batch_size, C, num_frames, H, W)`` from pure noise; ``cond`` goes to the model each step.
-        ``noise``: the unit-variance starting noise (default drawn from ``generator``).
+        ``noise``: the unit-variance starting noise (default drawn from ``generator``). ``decode``: return RGB
+        through the recipe's autoencoder (``decode``) instead of model-space samples.
 
         Guidance (if the recipe declares one) is applied when conditioning is given, unless ``guidance=False``.
         """
@@ -145,4 +213,4 @@ class Pipeline:
             out = self.sampler(denoiser, x, sigmas, extra_args=extra, generator=generator, progress=progress)
         finally:
             self.model.train(was_training)
-        return out.to(dtype)
+        return self.decode(out) if decode else out.to(dtype)

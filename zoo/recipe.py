@@ -165,6 +165,9 @@ class Recipe:
     # the cascade this recipe is a later stage of: it needs the previous stage's output (``concat``), so
     # ``list_models`` shows it only with ``stages=True``
     stage_of: str | None = None
+    # a latent recipe's autoencoder: constructor keywords of ``net/video_autoencoder`` (its registry ``tiny`` config
+    # underlies the ``tiny`` preset's); the pipeline decodes samples through it (``Pipeline.decode``). None: pixels.
+    autoencoder: Mapping[str, Any] | None = None
 
     def __post_init__(self):
         if not re.match(r"^[a-z][a-z0-9_]*$", self.name):

@@ -10,6 +10,7 @@ sin-cos table, full spacetime attention and a pooled text vector entering throug
 
 from __future__ import annotations
 
+from .autoencoders import IMAGE_VAE
 from .recipe import Preset, Published, Recipe, Sampling, register_recipe
 
 
@@ -51,6 +52,7 @@ register_recipe(Recipe(
     summary="class-conditional image DiT (adaLN-Zero), learned Σ, as a one-frame video; "
             "also the DiT family sizes S/2, B/2, L/2, XL/4, XL/8 as presets",
     conditioning=("class_labels",),
+    autoencoder=IMAGE_VAE,
 ))
 
 
@@ -86,5 +88,6 @@ register_recipe(Recipe(
         guidance="guidance/cfg", guidance_kwargs={"scale": 4.5, "form": "scale"}, time_input="discrete"),
     summary="spacetime-patch diffusion transformer (reconstruction; Sora publishes no architecture details)",
     conditioning=("added_cond",),
+    autoencoder=IMAGE_VAE,
     reconstruction=True,
 ))

@@ -14,6 +14,7 @@ text (1024), linear ``proj_in``/``proj_out`` (same parameter count; the converte
 
 from __future__ import annotations
 
+from .autoencoders import IMAGE_VAE
 from .recipe import Preset, Published, Recipe, Sampling, register_recipe
 
 
@@ -57,4 +58,5 @@ RECIPE = register_recipe(Recipe(
     summary="the SD image U-Net applied per frame (temporal='none'): the base every inflated SD video model starts "
             "from; loads diffusers UNet2DConditionModel weights exactly (zoo.from_diffusers)",
     conditioning=("context",),
+    autoencoder=IMAGE_VAE,
 ))

@@ -10,6 +10,7 @@ background smoothing are sampling-time techniques (``components/diffusion``), no
 
 from __future__ import annotations
 
+from .autoencoders import IMAGE_VAE
 from .recipe import Preset, Recipe, register_recipe
 from .stable_diffusion import SD1, SD1_COUNT, SD_SAMPLING, SD_TINY, TINY_SAMPLING
 
@@ -33,4 +34,5 @@ RECIPE = register_recipe(Recipe(
     summary="training-free SD 1.5 with cross-frame attention to the first frame (no new parameters); motion via "
             "warped latents at sampling time",
     conditioning=("context",),
+    autoencoder=IMAGE_VAE,
 ))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from components.blocks.tune_a_video import TUNE_A_VIDEO_TRAINABLE
 
+from .autoencoders import IMAGE_VAE
 from .recipe import Preset, Published, Recipe, register_recipe
 from .stable_diffusion import SD1, SD_SAMPLING, SD_TINY, TINY_SAMPLING
 
@@ -45,5 +46,6 @@ RECIPE = register_recipe(Recipe(
     summary="SD 1.4 inflated: sparse-causal self-attention (frames 0 and i-1) + zero-init temporal attention in every "
             "transformer; one-shot tuning of attn1.to_q, attn2.to_q, attn_temp",
     conditioning=("context",),
+    autoencoder=IMAGE_VAE,
     trainable=TUNE_A_VIDEO_TRAINABLE,
 ))

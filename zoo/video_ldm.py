@@ -20,6 +20,7 @@ The video-fine-tuned decoder (encoder frozen, temporal layers in the decoder) is
 
 from __future__ import annotations
 
+from .autoencoders import TEMPORAL_VAE
 from .recipe import Preset, Published, Recipe, register_recipe
 from .stable_diffusion import SD1, SD2, SD_SAMPLING, SD_TINY
 
@@ -83,5 +84,6 @@ RECIPE = register_recipe(Recipe(
             "cross-attention) after every spatial layer; masks + known-frame latents as concat for prediction and "
             "interpolation; temporal decoder",
     conditioning=("context", "concat"),
+    autoencoder=TEMPORAL_VAE,
     trainable=TEMPORAL_MODULES,
 ))
