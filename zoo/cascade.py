@@ -65,6 +65,11 @@ class CascadePipeline:
         """The first stage's model."""
         return self.base.model
 
+    def example_conditioning(self, batch: int = 1, **kwargs) -> dict:
+        """Random valid conditioning for the first stage (``Pipeline.example_conditioning``); the later stages get
+        theirs from the previous stage's output."""
+        return self.base.example_conditioning(batch, **kwargs)
+
     def stage_sizes(self, frames: int, height: int, width: int) -> list[tuple[int, int, int]]:
         """(T, H, W) of every stage's output, first to last, for a cascade output of (frames, height, width)."""
         sizes = [(frames, height, width)]
@@ -75,16 +80,17 @@ class CascadePipeline:
     @torch.no_grad()
     def __call__(self, num_frames: int | None = None, steps: int | None = None, seed: int = 0, batch_size: int = 1,
                  *, height: int | None = None, width: int | None = None, guidance: bool | None = None,
-                 generator: torch.Generator | None = None, return_stages: bool = False,
-                 **cond) -> Tensor | list[Tensor]:
+                 generator: torch.Generator | None = None, return_stages: bool = False, progress: bool = False,
+                 decode: bool = False, **cond) -> Tensor | list[Tensor]:
         """Sample the cascade: ``(batch_size, C, num_frames, H, W)`` of the last stage (default sizes: the preset's
         sample shape); ``cond`` (text ``context``, ``added_cond``) goes to every stage that takes it; ``steps``
-        overrides every stage's step count. ``return_stages``: every stage's output, first to last."""
+        overrides every stage's step count. ``return_stages``: every stage's output, first to last. The cascades are
+        pixel-space, so ``decode`` changes nothing (accepted for the ``Pipeline`` call signature)."""
         _, t, h, w = self.sample_shape
         sizes = self.stage_sizes(num_frames or t, height or h, width or w)
         device = next(self.base.model.parameters()).device
         generator = generator or torch.Generator(device=device).manual_seed(seed)
-        common = dict(steps=steps, batch_size=batch_size, guidance=guidance, generator=generator)
+        common = dict(steps=steps, batch_size=batch_size, guidance=guidance, generator=generator, progress=progress)
         first = {k: v for k, v in cond.items() if k in _takes(self.base.model)}
         videos = [self.base(num_frames=sizes[0][0], height=sizes[0][1], width=sizes[0][2], **common, **first)]
         for (stage, pipe), (t, h, w) in zip(self.stages, sizes[1:], strict=True):

@@ -119,11 +119,16 @@ def main(args: argparse.Namespace) -> int:
     if args.checkpoint:
         load_weights(model, args.checkpoint)
     shape = (p.channels, args.frames or p.frames, args.size or p.height, args.size or p.width)
+    pipe = pipeline(model, args.name, preset, sampler=args.sampler)
+    _, t, h, w = shape
+    # random conditioning of valid shapes: the tiny-smoke-run default until real encoders feed the keywords
+    cond = pipe.example_conditioning(args.num, num_frames=t, height=h, width=w,
+                                     generator=torch.Generator().manual_seed(args.seed)) if recipe.conditioning else {}
     t0 = time.perf_counter()
-    video = sample_videos(model, args.name, preset, num=args.num, shape=shape, steps=args.steps,
-                          sampler=args.sampler, seed=args.seed, progress=not args.no_progress)
+    video = pipe(num_frames=t, steps=args.steps, seed=args.seed, batch_size=args.num, height=h, width=w,
+                 progress=not args.no_progress, decode=True, **cond)
     path = save_video(video.float().cpu(), args.out, fps=args.fps)
     weights = args.checkpoint or "random init (no --checkpoint)"
-    print(f"wrote {path}: {args.num} x {tuple(shape)} from {args.name}/{preset} [{weights}] in "
+    print(f"wrote {path}: {args.num} x {tuple(video.shape[1:])} from {args.name}/{preset} [{weights}] in "
           f"{time.perf_counter() - t0:.1f}s")
     return 0
