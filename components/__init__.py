@@ -7,6 +7,7 @@
 
 # Importing the sub-packages registers their entries.
 from . import attention, blocks, conv, diffusion, embed, nets  # noqa: E402, I001
+from . import conditioning  # noqa: E402, I001  (after nets: svd_image examples build net/video_autoencoder)
 from .registry import (
     BadInput,
     ComponentEntry,
@@ -26,6 +27,7 @@ __all__ = [
     "UnknownComponentError",
     "attention",
     "blocks",
+    "conditioning",
     "conv",
     "diffusion",
     "embed",

@@ -42,5 +42,6 @@ RECIPE = register_recipe(Recipe(
     summary="training-free SD 1.5 + per-frame ControlNet with fully cross-frame attention (all frames' tokens as "
             "keys); control maps per frame via the `control` keyword",
     conditioning=("context", "control"),
+    encoders={"context": "conditioning/text", "control": "conditioning/control"},
     autoencoder=IMAGE_VAE,
 ))

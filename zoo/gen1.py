@@ -40,6 +40,7 @@ RECIPE = register_recipe(Recipe(
     summary="structure (depth) by channel concat, content (CLIP image embedding) by cross-attention; temporal convs "
             "and temporal attention added to an image latent U-Net (reconstruction: sizes not published)",
     conditioning=("context", "concat"),
+    encoders={"context": "conditioning/text", "concat": "conditioning/structure"},
     autoencoder=IMAGE_VAE,
     reconstruction=True,
 ))

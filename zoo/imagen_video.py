@@ -108,6 +108,7 @@ RECIPE = register_recipe(Recipe(
     summary="7-stage pixel cascade (base + 3 TSR + 3 SSR), T5-XXL text cross-attention, v-prediction; the base "
             "uses temporal attention, SR stages temporal convs; this recipe is the base and runs the cascade",
     conditioning=("context",),
+    encoders={"context": ("conditioning/text", {"kind": "t5"})},
     reconstruction=True,
     stages=tuple(stage for *_, stage in _STAGES),
 ))

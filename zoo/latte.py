@@ -82,5 +82,6 @@ T2V_RECIPE = register_recipe(Recipe(
     summary="Latte-1 text-to-video: interleaved spatial (self + T5 cross-attention) / temporal transformer blocks, "
             "adaLN-single on the timestep, learned Σ",
     conditioning=("context",),
+    encoders={"context": ("conditioning/text", {"kind": "t5"})},
     autoencoder=IMAGE_VAE,
 ))

@@ -45,5 +45,6 @@ RECIPE = register_recipe(Recipe(
     summary="STUNet: space-time U-Net that down- and up-samples time as well as space, temporal conv inflation "
             "everywhere and temporal attention at the coarsest level; whole clip in one pass, no TSR cascade",
     conditioning=("context",),
+    encoders={"context": ("conditioning/text", {"kind": "t5"})},
     reconstruction=True,
 ))

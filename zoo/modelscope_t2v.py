@@ -56,5 +56,6 @@ RECIPE = register_recipe(Recipe(
             "after every spatial unit and after conv_in (the diffusers UNet3D layout); latent space, text "
             "cross-attention",
     conditioning=("context",),
+    encoders={"context": "conditioning/text"},
     autoencoder=IMAGE_VAE,
 ))

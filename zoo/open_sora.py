@@ -56,5 +56,6 @@ RECIPE = register_recipe(Recipe(
     summary="rectified-flow spacetime DiT (Open-Sora 1.2 STDiT3 style): alternating spatial / temporal blocks with "
             "T5 cross-attention, adaLN-single, QK-norm, logit-normal training times with a time shift, 30 Euler steps",
     conditioning=("context",),
+    encoders={"context": ("conditioning/text", {"kind": "t5"})},
     autoencoder=IMAGE_VAE,
 ))

@@ -162,6 +162,80 @@ class Pipeline:
             cond["control"] = randn(batch, cfg.get("control_channels", 3), t, f * h, f * w)
         return cond
 
+    def encoders(self) -> dict[str, nn.Module]:
+        """The recipe's conditioning encoders (``Recipe.encoders``), registry key -> module, built once on the model's
+        device: the registry's tiny config under the ``tiny`` preset, sized to the net (``context_dim``, the
+        autoencoder's spatial ``factor``). Random weights unless replaced (``pipe.encoders()[key] = ...``)."""
+        if "_encoders" not in self.__dict__:
+            import inspect
+
+            built = {}
+            cfg = self.recipe.preset(self.preset).config if self.recipe is not None else {}
+            for key, kwargs in _declared_encoders(self.recipe).values():
+                if key in built:
+                    continue
+                entry = components.get_component(key)
+                takes = inspect.signature(entry.obj).parameters
+                sized = {"context_dim": cfg.get("context_dim"), "factor": self.spatial_factor}
+                sized = {k: v for k, v in sized.items() if k in takes and v is not None}
+                tiny = dict(entry.tiny) if self.preset == "tiny" else {}
+                device = next(self.model.parameters()).device
+                built[key] = components.build(key, **{**tiny, **sized, **kwargs}).to(device).eval()
+            self.__dict__["_encoders"] = built
+        return self.__dict__["_encoders"]
+
+    @property
+    def spatial_factor(self) -> int:
+        """Pixels per latent pixel along H and W (1 for a pixel-space recipe)."""
+        vae = self.autoencoder
+        return 1 if vae is None else 2 ** (len(components.config_of(vae).get("channel_mults", (1, 2, 4, 4))) - 1)
+
+    @torch.no_grad()
+    def encode(self, *, prompt=None, image=None, video=None, batch: int = 1, num_frames: int | None = None,
+               height: int | None = None, width: int | None = None, resize: bool = False,
+               generator: torch.Generator | None = None) -> dict:
+        """User inputs to the net's conditioning keywords through the recipe's encoders (``Recipe.encoders``).
+
+        ``prompt``: a string or list of strings; ``image``: a PIL image, image path or ``(B, 3, H, W)`` tensor in
+        [-1, 1]; ``video``: a video file path, a list of frames or ``(B, 3, T, H, W)``. Images and videos must have
+        the pixel size the model samples (H·f, W·f for a latent recipe): else a ValueError naming both sizes, unless
+        ``resize``. An input no encoder takes, or a missing one an encoder needs, is a ValueError naming both."""
+        from components.conditioning.images import as_image, as_video, fit
+
+        _, t, h, w = self.sample_shape
+        t, h, w = num_frames or t, height or h, width or w
+        size = (h * self.spatial_factor, w * self.spatial_factor)
+        given = {k: v for k, v in dict(prompt=prompt, image=image, video=video).items() if v is not None}
+        declared = _declared_encoders(self.recipe)
+        encoders = self.encoders()
+        takes = {name: key for key, module in encoders.items() for name in _user_inputs(module)}
+        name = self.name or "this recipe"
+        for arg in given:
+            if arg not in takes:
+                wanted = ", ".join(sorted(takes)) or "no user inputs (sample it unconditionally)"
+                raise ValueError(f"{name} takes no {arg}: its conditioning encoders take {wanted}")
+        if "image" in given:
+            given["image"] = fit(as_image(given["image"]), size, "image", resize=resize)
+            if given["image"].shape[0] == 1 and batch > 1:
+                given["image"] = given["image"].expand(batch, -1, -1, -1)
+        if "video" in given:
+            given["video"] = fit(as_video(given["video"]), size, "video", resize=resize)
+            if given["video"].shape[0] == 1 and batch > 1:
+                given["video"] = given["video"].expand(batch, -1, -1, -1, -1)
+        cond = {}
+        for keyword, (key, _) in declared.items():
+            module = encoders[key]
+            need = _user_inputs(module)
+            missing = [n for n in need if n not in given]
+            if missing:
+                raise ValueError(f"{name} needs {', '.join(missing)} for its {keyword!r} conditioning ({key}); "
+                                 f"got {', '.join(sorted(given)) or 'nothing'}")
+            extra = dict(num_frames=t, batch=batch, autoencoder=self.autoencoder, generator=generator)
+            params = __import__("inspect").signature(module.forward).parameters
+            out = module(*(given[n] for n in need), **{k: v for k, v in extra.items() if k in params})
+            cond[keyword] = out[keyword]
+        return cond
+
     def null_condition(self, cond: dict) -> dict:
         """The unconditional branch for guidance: the null class label for ``class_labels``, zeros otherwise;
         keywords in ``sampling.uncond_keep`` are passed unchanged (SVD keeps its micro-conditioning)."""
@@ -182,10 +256,11 @@ class Pipeline:
     def __call__(self, num_frames: int | None = None, steps: int | None = None, seed: int = 0, batch_size: int = 1,
                  *, height: int | None = None, width: int | None = None, guidance: bool | None = None,
                  generator: torch.Generator | None = None, progress: bool = False, noise: Tensor | None = None,
-                 decode: bool = False, **cond) -> Tensor:
+                 decode: bool = False, prompt=None, image=None, video=None, resize: bool = False, **cond) -> Tensor:
         """Sample ``(batch_size, C, num_frames, H, W)`` from pure noise; ``cond`` goes to the model each step.
         ``noise``: the unit-variance starting noise (default drawn from ``generator``). ``decode``: return RGB
-        through the recipe's autoencoder (``decode``) instead of model-space samples.
+        through the recipe's autoencoder (``decode``) instead of model-space samples. ``prompt`` / ``image`` /
+        ``video``: user inputs, encoded by the recipe's encoders (``encode``); raw conditioning keywords override them.
 
         Guidance (if the recipe declares one) is applied when conditioning is given, unless ``guidance=False``.
         """
@@ -202,6 +277,9 @@ class Pipeline:
         if noise is None:
             noise = torch.randn(batch_size, c, t, h, w, generator=generator, device=device)
         x = noise.to(device) * sigmas[0]
+        if prompt is not None or image is not None or video is not None:
+            cond = {**self.encode(prompt=prompt, image=image, video=video, batch=batch_size, num_frames=t, height=h,
+                                  width=w, resize=resize, generator=generator), **cond}
         use_guidance = self.guidance is not None and bool(cond) and guidance is not False
         if use_guidance:
             denoiser, extra = self.guidance, {**cond, "uncond": self.null_condition(cond)}
@@ -214,3 +292,17 @@ class Pipeline:
         finally:
             self.model.train(was_training)
         return self.decode(out) if decode else out.to(dtype)
+
+
+def _declared_encoders(recipe: Recipe | None) -> dict[str, tuple[str, dict]]:
+    """``Recipe.encoders`` normalised to keyword -> (registry key, constructor keywords)."""
+    if recipe is None:
+        return {}
+    return {kw: (v, {}) if isinstance(v, str) else (v[0], dict(v[1])) for kw, v in recipe.encoders.items()}
+
+
+def _user_inputs(module: nn.Module) -> tuple[str, ...]:
+    """The user inputs an encoder's ``forward`` takes (its positional parameters among prompt / image / video)."""
+    import inspect
+
+    return tuple(n for n in inspect.signature(module.forward).parameters if n in ("prompt", "image", "video"))

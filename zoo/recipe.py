@@ -168,6 +168,10 @@ class Recipe:
     # a latent recipe's autoencoder: constructor keywords of ``net/video_autoencoder`` (its registry ``tiny`` config
     # underlies the ``tiny`` preset's); the pipeline decodes samples through it (``Pipeline.decode``). None: pixels.
     autoencoder: Mapping[str, Any] | None = None
+    # which conditioning encoder feeds which conditioning keyword: keyword -> registry key ("conditioning/text") or
+    # (key, constructor keywords); the pipeline builds each encoder once and calls it on user inputs
+    # (``Pipeline.encode``: prompt / image / video)
+    encoders: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if not re.match(r"^[a-z][a-z0-9_]*$", self.name):

@@ -79,6 +79,15 @@ def load_weights(model: nn.Module, path: str | Path) -> dict:
     return config
 
 
+def _load_folder(name: str, directory: str, preset: str) -> dict:
+    """``zoo.convert.folder.load_pretrained_folder`` (imported here: it pulls in diffusers / transformers)."""
+    try:
+        from zoo.convert.folder import load_pretrained_folder
+    except ImportError as err:
+        raise ValueError(f"--weights needs zoo.convert.folder, which is not available here ({err})") from err
+    return load_pretrained_folder(name, directory, preset=preset)
+
+
 # ---------------------------------------------------------------------- the `sample` command
 
 
@@ -100,6 +109,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the GIF/MP4 (default: 8)")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--prompt", help="text prompt (recipes whose encoders take text; see `describe`)")
+    parser.add_argument("--image", metavar="PATH", help="conditioning image (SVD), RGB at the sampled pixel size")
+    parser.add_argument("--video", metavar="PATH", help="input video file (Gen-1 structure, ControlVideo edges)")
+    parser.add_argument("--resize", action="store_true",
+                        help="resize --image / --video to the sampled size instead of failing on a size mismatch")
+    parser.add_argument("--weights", metavar="DIR",
+                        help="a local diffusers-format folder (unet/transformer, vae, text_encoder / image_encoder, "
+                             "tokenizer) loaded through zoo.convert.folder; never a hub download")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -115,15 +132,26 @@ def main(args: argparse.Namespace) -> int:
     _sampler_key(args.sampler or recipe.sampling_for(preset).sampler)  # fail before building anything
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(args.seed)
-    model = zoo.create_model(args.name, preset, **config.get("train", {}).get("overrides", {})).to(device)
+    parts = _load_folder(args.name, args.weights, preset) if args.weights else {}
+    model = parts.get("model") or zoo.create_model(args.name, preset, **config.get("train", {}).get("overrides", {}))
+    model = model.to(device)
     if args.checkpoint:
         load_weights(model, args.checkpoint)
     shape = (p.channels, args.frames or p.frames, args.size or p.height, args.size or p.width)
     pipe = pipeline(model, args.name, preset, sampler=args.sampler)
+    if "autoencoder" in parts:
+        pipe.autoencoder = parts["autoencoder"].to(device).eval()
     _, t, h, w = shape
-    # random conditioning of valid shapes: the tiny-smoke-run default until real encoders feed the keywords
-    cond = pipe.example_conditioning(args.num, num_frames=t, height=h, width=w,
-                                     generator=torch.Generator().manual_seed(args.seed)) if recipe.conditioning else {}
+    inputs = {k: getattr(args, k) for k in ("prompt", "image", "video") if getattr(args, k) is not None}
+    cond = pipe.encode(**inputs, batch=args.num, num_frames=t, height=h, width=w, resize=args.resize,
+                       generator=torch.Generator(device).manual_seed(args.seed)) if inputs else {}
+    example = pipe.example_conditioning(args.num, num_frames=t, height=h, width=w,
+                                        generator=torch.Generator().manual_seed(args.seed))
+    unfed = {k: v for k, v in example.items() if k in recipe.conditioning and k not in cond}
+    if unfed:  # no user input feeds these: random conditioning of valid shapes (a smoke run), said out loud
+        cond.update(unfed)
+        print(f"note: random {', '.join(unfed)} conditioning (no input given for it; see --prompt / --image / "
+              f"--video)")
     t0 = time.perf_counter()
     video = pipe(num_frames=t, steps=args.steps, seed=args.seed, batch_size=args.num, height=h, width=w,
                  progress=not args.no_progress, decode=True, **cond)

@@ -58,5 +58,6 @@ RECIPE = register_recipe(Recipe(
     summary="the SD image U-Net applied per frame (temporal='none'): the base every inflated SD video model starts "
             "from; loads diffusers UNet2DConditionModel weights exactly (zoo.from_diffusers)",
     conditioning=("context",),
+    encoders={"context": "conditioning/text"},
     autoencoder=IMAGE_VAE,
 ))

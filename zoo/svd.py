@@ -69,6 +69,7 @@ RECIPE = register_recipe(Recipe(
     summary="image-to-video latent U-Net: SD 2.1 layout with alpha-merged temporal res-blocks and temporal "
             "transformers everywhere; CLIP image context, conditioning latents in x, fps/motion/aug micro-conditioning",
     conditioning=("context", "added_cond", "concat"),
+    encoders={k: "conditioning/svd_image" for k in ("context", "added_cond", "concat")},
     autoencoder=TEMPORAL_VAE,
 ))
 
@@ -84,5 +85,6 @@ RECIPE_XT = register_recipe(Recipe(
     sampling=_SAMPLING.replace(steps=30, guidance_kwargs={"min_scale": 1.5, "max_scale": 3.0}),
     summary="SVD fine-tuned for 25 frames (same network as svd)",
     conditioning=("context", "added_cond", "concat"),
+    encoders={k: "conditioning/svd_image" for k in ("context", "added_cond", "concat")},
     autoencoder=TEMPORAL_VAE,
 ))

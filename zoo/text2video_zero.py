@@ -34,5 +34,6 @@ RECIPE = register_recipe(Recipe(
     summary="training-free SD 1.5 with cross-frame attention to the first frame (no new parameters); motion via "
             "warped latents at sampling time",
     conditioning=("context",),
+    encoders={"context": "conditioning/text"},
     autoencoder=IMAGE_VAE,
 ))

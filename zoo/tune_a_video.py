@@ -46,6 +46,7 @@ RECIPE = register_recipe(Recipe(
     summary="SD 1.4 inflated: sparse-causal self-attention (frames 0 and i-1) + zero-init temporal attention in every "
             "transformer; one-shot tuning of attn1.to_q, attn2.to_q, attn_temp",
     conditioning=("context",),
+    encoders={"context": "conditioning/text"},
     autoencoder=IMAGE_VAE,
     trainable=TUNE_A_VIDEO_TRAINABLE,
 ))

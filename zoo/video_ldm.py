@@ -84,6 +84,7 @@ RECIPE = register_recipe(Recipe(
             "cross-attention) after every spatial layer; masks + known-frame latents as concat for prediction and "
             "interpolation; temporal decoder",
     conditioning=("context", "concat"),
+    encoders={"context": "conditioning/text"},
     autoencoder=TEMPORAL_VAE,
     trainable=TEMPORAL_MODULES,
 ))
