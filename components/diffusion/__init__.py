@@ -1,7 +1,7 @@
 """Diffusion math: schedules, forward process, parameterizations, weightings, denoisers, samplers, guidance.
 
 Importing this package registers every entry (``schedule/*``, ``forward/*``, ``parameterization/*``,
-``weighting/*``, ``denoiser/*``, ``sampler/*``, ``guidance/*``). See docs/diffusion.md; the sampling-time video
+``weighting/*``, ``timesteps/*``, ``denoiser/*``, ``sampler/*``, ``guidance/*``). See docs/diffusion.md; the sampling-time video
 techniques (reconstruction guidance, extension, MultiDiffusion, Text2Video-Zero, ControlVideo, Tune-A-Video
 editing, masked conditioning) are in docs/sampling.md.
 """
@@ -9,21 +9,27 @@ editing, masked conditioning) are in docs/sampling.md.
 from . import (
     ancestral,
     denoisers,
+    dpm_solver,
+    dpmpp_sde,
     extension,
     forward,
     frame_attention,
     guidance,
     hierarchical,
     inversion_editing,
+    likelihood,
+    lms,
     masked_conditioning,
     motion_latents,
     multidiffusion,
     parameterizations,
     preconditioning,
     reconstruction,
+    rectified_flow,
     samplers,
     schedules,
     smoother,
+    timesteps,
     weighting,
 )
 from .extension import extend_video
@@ -36,9 +42,10 @@ from .multidiffusion import sample_windows, window_starts
 from .smoother import linear_interpolator, smooth_frames
 
 
-__all__ = ["ancestral", "background_smoothing", "denoisers", "edit_video", "extend_video", "extension", "forward",
+__all__ = ["ancestral", "background_smoothing", "denoisers", "dpm_solver", "dpmpp_sde", "edit_video", "extend_video", "extension", "forward",
            "frame_attention", "guidance", "hierarchical", "hierarchical_denoiser", "inversion_editing",
-           "key_frame_indices", "linear_interpolator", "mask_channels", "masked_conditioning", "motion_dynamics_latents",
+           "key_frame_indices", "likelihood", "linear_interpolator", "lms", "mask_channels", "masked_conditioning",
+           "motion_dynamics_latents",
            "motion_latents", "multidiffusion", "parameterizations", "preconditioning", "reconstruction",
-           "sample_windows", "samplers", "schedules", "smooth_frames", "smoother", "swap_spatial_attention",
-           "translate_frames", "use_cross_frame_attention", "weighting", "window_starts"]
+           "rectified_flow", "sample_windows", "samplers", "schedules", "smooth_frames", "smoother",
+           "swap_spatial_attention", "timesteps", "translate_frames", "use_cross_frame_attention", "weighting", "window_starts"]

@@ -16,9 +16,9 @@ from .sampling import SAMPLER_BAD_INPUTS, SQRT2_MINUS_1, Sampler, safe_div, samp
 __all__ = ["DPMpp2MSampler", "EulerAncestralSampler", "EulerSampler", "HeunSampler"]
 
 
-def _entry(name: str, paper: str, tiny: dict | None = None):
+def _entry(name: str, paper: str, tiny: dict | None = None, bad=()):
     return register("sampler", name, paper=paper, tiny=tiny or {}, inputs=sampler_inputs,
-                    output_shape=sampler_output_shape, bad_inputs=SAMPLER_BAD_INPUTS)
+                    output_shape=sampler_output_shape, bad_inputs=[*SAMPLER_BAD_INPUTS, *bad])
 
 
 @_entry("euler", "Karras et al. 2022 (EDM), Algorithm 1 without the Heun correction")
@@ -71,6 +71,17 @@ class EulerAncestralSampler(Sampler):
         return x
 
 
+def churn_levels(sigmas, s_churn: float, s_tmin: float, s_tmax: float, s_noise: float):
+    """EDM's churn per step: (σ̂ = σ(1 + γ), the std sqrt(σ̂² − σ²)·s_noise of the noise that raises σ to σ̂), with
+    γ = min(s_churn/N, √2 − 1) for σ in [s_tmin, s_tmax], else 0."""
+    n = len(sigmas) - 1
+    s = sigmas[:-1]
+    inside = (s >= s_tmin) & (s <= s_tmax)
+    gamma = torch.where(inside, torch.full_like(s, min(s_churn / n, SQRT2_MINUS_1)), torch.zeros_like(s))
+    s_hat = s * (1 + gamma)
+    return s_hat, (s_hat.square() - s.square()).clamp_min(0).sqrt() * s_noise
+
+
 @_entry("heun", "Karras et al. 2022 (EDM), Algorithm 2", tiny={"s_churn": 1.0})
 class HeunSampler(Sampler):
     """Heun's second-order method with EDM's stochastic churn (s_churn = 0: deterministic Heun).
@@ -90,11 +101,7 @@ class HeunSampler(Sampler):
 
     def _sample(self, run, x, sigmas):
         n = len(sigmas) - 1
-        s = sigmas[:-1]
-        inside = (s >= self.s_tmin) & (s <= self.s_tmax)
-        gamma = torch.where(inside, torch.full_like(s, min(self.s_churn / n, SQRT2_MINUS_1)), torch.zeros_like(s))
-        s_hat = s * (1 + gamma)
-        churn = (s_hat.square() - s.square()).clamp_min(0).sqrt() * self.s_noise
+        s_hat, churn = churn_levels(sigmas, self.s_churn, self.s_tmin, self.s_tmax, self.s_noise)
         dt = sigmas[1:] - s_hat
         final_is_zero = bool(sigmas[-1] == 0)  # one host read, before the loop
         for i in run.steps(n):

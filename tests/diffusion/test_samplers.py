@@ -22,7 +22,10 @@ SIGMA_MAX, SIGMA_MIN = 20.0, 0.01
 
 SAMPLERS = [("sampler/euler", {}), ("sampler/heun", {}), ("sampler/heun", {"s_churn": 5.0}),
             ("sampler/dpmpp_2m", {}), ("sampler/ddim", {}), ("sampler/ddim", {"eta": 1.0}),
-            ("sampler/euler_ancestral", {}), ("sampler/ddpm", {"gamma": 0.3}), ("sampler/ancestral_pc", {})]
+            ("sampler/euler_ancestral", {}), ("sampler/ddpm", {"gamma": 0.3}), ("sampler/ancestral_pc", {}),
+            ("sampler/dpm_2", {}), ("sampler/dpm_2_ancestral", {}), ("sampler/lms", {}),
+            ("sampler/dpmpp_2s_ancestral", {}), ("sampler/dpmpp_sde", {}), ("sampler/dpmpp_2m_sde", {}),
+            ("sampler/dpmpp_2m_sde", {"solver_type": "heun"}), ("sampler/dpmpp_3m_sde", {})]
 IDS = [k.split("/")[1] + "".join(f"-{a}{b}" for a, b in kw.items()) for k, kw in SAMPLERS]
 
 
@@ -62,7 +65,8 @@ def cov_error(cov):
 
 @pytest.mark.parametrize("key,knobs", SAMPLERS, ids=IDS)
 def test_sampler_with_exact_denoiser_reproduces_the_gaussian(key, knobs):
-    second_order, stochastic = key in ("sampler/heun", "sampler/dpmpp_2m"), bool(knobs) or "ancestral" in key
+    second_order = key in ("sampler/heun", "sampler/dpmpp_2m")
+    stochastic = bool(knobs) or "ancestral" in key or key.endswith("_sde")
     steps = 60 if second_order else 200
     mean, cov = exact_moments(components.build(key, **knobs), grid(steps))
     torch.testing.assert_close(mean, MEAN, atol=2e-3, rtol=0)

@@ -1,0 +1,116 @@
+"""Peer: every sampler we share with k-diffusion against k-diffusion's own ``sample_*`` function (issue #11, item 2).
+
+Same nonlinear toy denoiser, the same 14-step Karras grid (k-diffusion's ``get_sigmas_karras``) and the same list of
+noise draws (fed to ours as ``noise_sampler(k)`` and to k-diffusion as its ``noise_sampler(sigma, sigma_next)`` or,
+where it draws with ``torch.randn_like``, through that call): ≤ 1e-4 in fp32 and ≤ 1e-7 relative in float64.
+
+k-diffusion is installed with ``--no-deps`` (.ci/run, README): its package ``__init__`` imports training-only
+dependencies, so ``k_diffusion.sampling`` is loaded under a bare package module instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+
+import pytest
+import torch
+
+import components
+
+
+def load_kdiffusion_sampling():
+    """``k_diffusion.sampling`` without running ``k_diffusion/__init__.py`` (skip the test if it is not installed)."""
+    spec = importlib.util.find_spec("k_diffusion")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("k-diffusion is not installed (pip install --no-deps k-diffusion==0.1.1.post1)")
+    for dep in ("scipy", "torchsde", "torchdiffeq", "torchvision"):
+        pytest.importorskip(dep)
+    if "k_diffusion" not in sys.modules or not hasattr(sys.modules["k_diffusion"], "sampling"):
+        package = types.ModuleType("k_diffusion")
+        package.__path__ = list(spec.submodule_search_locations)
+        sys.modules["k_diffusion"] = package
+    return importlib.import_module("k_diffusion.sampling")
+
+
+K = load_kdiffusion_sampling()
+
+
+def toy_denoiser(x, sigma):
+    """A nonlinear D(x, σ) (so multistep and stochastic samplers are exercised off the Gaussian's linear path)."""
+    s = sigma.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
+    return x / (1 + s.square()) + 0.3 * torch.tanh(x) * s / (1 + s) - 0.1 * torch.sin(2 * x) / (1 + s)
+
+
+class Noise:
+    """One fixed list of draws; ``ours(k)`` and ``theirs(sigma, sigma_next)`` hand them out in the same order."""
+
+    def __init__(self, shape, dtype, n=64):
+        g = torch.Generator().manual_seed(1)
+        self.draws = [torch.randn(shape, generator=g, dtype=torch.float64).to(dtype) for _ in range(n)]
+        self.used = 0
+
+    def ours(self, k):
+        return self.draws[k]
+
+    def theirs(self, *args):
+        out, self.used = self.draws[self.used], self.used + 1
+        return out
+
+
+# (our key, our knobs, k-diffusion function, its knobs, noise via "sampler" | "randn_like" | None)
+CASES = [
+    ("sampler/euler", {}, "sample_euler", {}, None),
+    ("sampler/euler_ancestral", {}, "sample_euler_ancestral", {}, "sampler"),
+    ("sampler/euler_ancestral", {"eta": 0.5}, "sample_euler_ancestral", {"eta": 0.5}, "sampler"),
+    ("sampler/heun", {}, "sample_heun", {}, None),
+    ("sampler/heun", {"s_churn": 3.0, "s_tmin": 0.05, "s_tmax": 50.0}, "sample_heun",
+     {"s_churn": 3.0, "s_tmin": 0.05, "s_tmax": 50.0}, "randn_like"),
+    ("sampler/dpmpp_2m", {}, "sample_dpmpp_2m", {}, None),
+    ("sampler/dpm_2", {}, "sample_dpm_2", {}, None),
+    ("sampler/dpm_2", {"s_churn": 2.0, "s_tmax": 40.0}, "sample_dpm_2", {"s_churn": 2.0, "s_tmax": 40.0},
+     "randn_like"),
+    ("sampler/dpm_2_ancestral", {}, "sample_dpm_2_ancestral", {}, "sampler"),
+    ("sampler/lms", {}, "sample_lms", {}, None),
+    ("sampler/lms", {"order": 2}, "sample_lms", {"order": 2}, None),
+    ("sampler/dpmpp_2s_ancestral", {}, "sample_dpmpp_2s_ancestral", {}, "sampler"),
+    ("sampler/dpmpp_sde", {}, "sample_dpmpp_sde", {}, "sampler"),
+    ("sampler/dpmpp_sde", {"eta": 0.5, "s_noise": 0.8}, "sample_dpmpp_sde", {"eta": 0.5, "s_noise": 0.8}, "sampler"),
+    ("sampler/dpmpp_2m_sde", {}, "sample_dpmpp_2m_sde", {}, "sampler"),
+    ("sampler/dpmpp_2m_sde", {"solver_type": "heun"}, "sample_dpmpp_2m_sde", {"solver_type": "heun"}, "sampler"),
+    ("sampler/dpmpp_3m_sde", {}, "sample_dpmpp_3m_sde", {}, "sampler"),
+    ("sampler/dpmpp_3m_sde", {"eta": 0.0}, "sample_dpmpp_3m_sde", {"eta": 0.0}, "sampler"),
+]
+IDS = [f"{fn}" + "".join(f"-{k}{v}" for k, v in kw.items()) for _, kw, fn, _, _ in CASES]
+
+
+def run_both(case, dtype, monkeypatch):
+    key, knobs, fn, their_knobs, noise_kind = case
+    if not components.has_component(key):
+        pytest.skip(f"{key} is not registered yet")
+    sigmas = K.get_sigmas_karras(14, 0.002, 80.0).to(dtype)
+    x = torch.randn(2, 3, 4, 5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(dtype)
+    x = x * sigmas[0]
+    noise = Noise(x.shape, dtype)
+    extra = {"noise_sampler": noise.theirs} if noise_kind == "sampler" else {}
+    if noise_kind == "randn_like":
+        monkeypatch.setattr(torch, "randn_like", lambda like, **kw: noise.theirs().to(like.dtype))
+    theirs = getattr(K, fn)(toy_denoiser, x.clone(), sigmas, disable=True, **their_knobs, **extra)
+    monkeypatch.undo()
+    ours = components.build(key, **knobs)(toy_denoiser, x.clone(), sigmas, noise_sampler=noise.ours)
+    return ours, theirs
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_fp32_matches_kdiffusion(case, monkeypatch):
+    ours, theirs = run_both(case, torch.float32, monkeypatch)
+    assert ours.dtype == torch.float32
+    torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_float64_matches_kdiffusion_to_1e_7_relative(case, monkeypatch):
+    ours, theirs = run_both(case, torch.float64, monkeypatch)
+    err = float((ours - theirs).norm() / theirs.norm())
+    assert err <= 1e-7, f"{case[0]}: relative error {err:.2e}"
