@@ -94,7 +94,7 @@ class DPM2AncestralSampler(Sampler):
             x_mid = x + d * (mid[i] - s[i])
             d_mid = (x_mid - run.denoise(x_mid, mid[i])) / mid[i]
             x = x + d_mid * (down[i] - s[i])
-            x = x + run.noise(x) * (self.s_noise * up[i])
+            x = x + run.noise(x, s[i], sigmas[i + 1]) * (self.s_noise * up[i])
         return x
 
 
@@ -132,5 +132,5 @@ class DPMpp2SAncestralSampler(Sampler):
                 x_mid = (mid[i] / s[i]) * x - c_mid[i] * denoised
                 x = (down[i] / s[i]) * x - c_end[i] * run.denoise(x_mid, mid[i])
             if noisy[i]:
-                x = x + run.noise(x) * (self.s_noise * up[i])
+                x = x + run.noise(x, s[i], sigmas[i + 1]) * (self.s_noise * up[i])
         return x

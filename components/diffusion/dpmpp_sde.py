@@ -63,9 +63,9 @@ class DPMppSDESampler(Sampler):
             if final[i]:
                 x = x + (x - denoised) / s[i] * (s_next[i] - s[i])
                 continue
-            x_mid = torch.lerp(denoised, x, ratio1[i]) + run.noise(x) * (self.s_noise * up1[i])
+            x_mid = torch.lerp(denoised, x, ratio1[i]) + run.noise(x, s[i], s_mid[i]) * (self.s_noise * up1[i])
             mixed = torch.lerp(denoised, run.denoise(x_mid, s_mid[i]), fac)
-            x = torch.lerp(mixed, x, ratio2[i]) + run.noise(x) * (self.s_noise * up2[i])
+            x = torch.lerp(mixed, x, ratio2[i]) + run.noise(x, s[i], s_next[i]) * (self.s_noise * up2[i])
         return x
 
 
@@ -113,7 +113,7 @@ class DPMpp2MSDESampler(Sampler):
                 if prev is not None:
                     x = x + (corr[i] * inv_r[i]) * (denoised - prev)
                 if self.eta:
-                    x = x + run.noise(x) * std[i]
+                    x = x + run.noise(x, s[i], s_next[i]) * std[i]
             prev = denoised
         return x
 
@@ -163,6 +163,6 @@ class DPMpp3MSDESampler(Sampler):
                 elif d_1 is not None:
                     x = x + phi2[i] * ((denoised - d_1) / r0[i])
                 if self.eta:
-                    x = x + run.noise(x) * std[i]
+                    x = x + run.noise(x, s[i], s_next[i]) * std[i]
             d_1, d_2 = denoised, d_1
         return x

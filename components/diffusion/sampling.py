@@ -38,9 +38,17 @@ class _Run:
     def denoise(self, x: Tensor, sigma: Tensor) -> Tensor:
         return self.denoiser(x, sigma * self.ones, **self.extra).to(x.dtype)
 
-    def noise(self, x: Tensor) -> Tensor:
+    def noise(self, x: Tensor, sigma: Tensor | None = None, sigma_next: Tensor | None = None) -> Tensor:
+        """The k-th fresh draw; a level-aware ``noise_sampler`` (``uses_levels``, e.g. ``brownian_noise``) also gets
+        the step's levels σ → σ' (samplers that know them pass them)."""
         k, self.draws = self.draws, self.draws + 1
         if self.noise_sampler is not None:
+            if getattr(self.noise_sampler, "uses_levels", False):
+                if sigma is None:
+                    raise ValueError("noise_sampler: this sampler does not pass its noise levels, which a level-aware "
+                                     "noise source (brownian_noise) needs; use it with dpm_2_ancestral, "
+                                     "dpmpp_2s_ancestral, dpmpp_sde, dpmpp_2m_sde or dpmpp_3m_sde")
+                return self.noise_sampler(k, sigma, sigma_next).to(device=x.device, dtype=x.dtype)
             return self.noise_sampler(k).to(device=x.device, dtype=x.dtype)
         return torch.randn(x.shape, generator=self.generator, dtype=x.dtype, device=x.device)
 
