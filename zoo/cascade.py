@@ -71,7 +71,7 @@ class CascadePipeline:
         return self.base.example_conditioning(batch, **kwargs)
 
     def encode(self, **inputs) -> dict:
-        """User inputs (``prompt``) to the first stage's conditioning (``Pipeline.encode``); every later stage that
+        """User inputs (``prompt``, ``image``) to the first stage's conditioning (``Pipeline.encode``); every later stage that
         takes a keyword gets the same tensor."""
         return self.base.encode(**inputs)
 
@@ -86,7 +86,8 @@ class CascadePipeline:
     def __call__(self, num_frames: int | None = None, steps: int | None = None, seed: int = 0, batch_size: int = 1,
                  *, height: int | None = None, width: int | None = None, guidance: bool | None = None,
                  generator: torch.Generator | None = None, return_stages: bool = False, progress: bool = False,
-                 decode: bool = False, prompt=None, **cond) -> Tensor | list[Tensor]:
+                 decode: bool = False, prompt=None, image=None, resize: bool = False,
+                 **cond) -> Tensor | list[Tensor]:
         """Sample the cascade: ``(batch_size, C, num_frames, H, W)`` of the last stage (default sizes: the preset's
         sample shape); ``cond`` (text ``context``, ``added_cond``) goes to every stage that takes it; ``steps``
         overrides every stage's step count. ``return_stages``: every stage's output, first to last. The cascades are
@@ -95,9 +96,9 @@ class CascadePipeline:
         sizes = self.stage_sizes(num_frames or t, height or h, width or w)
         device = next(self.base.model.parameters()).device
         generator = generator or torch.Generator(device=device).manual_seed(seed)
-        if prompt is not None:
-            cond = {**self.base.encode(prompt=prompt, batch=batch_size, num_frames=sizes[0][0], height=sizes[0][1],
-                                       width=sizes[0][2]), **cond}
+        if prompt is not None or image is not None:  # user inputs, at the first stage's size
+            cond = {**self.base.encode(prompt=prompt, image=image, batch=batch_size, num_frames=sizes[0][0],
+                                       height=sizes[0][1], width=sizes[0][2], resize=resize), **cond}
         common = dict(steps=steps, batch_size=batch_size, guidance=guidance, generator=generator, progress=progress)
         first = {k: v for k, v in cond.items() if k in _takes(self.base.model)}
         videos = [self.base(num_frames=sizes[0][0], height=sizes[0][1], width=sizes[0][2], **common, **first)]

@@ -82,6 +82,7 @@ RECIPE = register_recipe(Recipe(
             "temporal), pseudo-3-D convs (2-D conv + dirac 1-D conv over frames) in the res-blocks, CLIP image "
             "embedding + fps as added_cond",
     conditioning=("added_cond",),
+    encoders={"added_cond": "conditioning/image_embedding"},
     reconstruction=True,
     stages=STAGES,
 ))

@@ -176,13 +176,27 @@ class Pipeline:
                     continue
                 entry = components.get_component(key)
                 takes = inspect.signature(entry.obj).parameters
-                sized = {"context_dim": cfg.get("context_dim"), "factor": self.spatial_factor}
+                sized = {"context_dim": cfg.get("context_dim"), "added_cond_dim": cfg.get("added_cond_dim"),
+                         "factor": self.spatial_factor}
                 sized = {k: v for k, v in sized.items() if k in takes and v is not None}
                 tiny = dict(entry.tiny) if self.preset == "tiny" else {}
                 device = next(self.model.parameters()).device
                 built[key] = components.build(key, **{**tiny, **sized, **kwargs}).to(device).eval()
             self.__dict__["_encoders"] = built
         return self.__dict__["_encoders"]
+
+    def use_parts(self, parts: dict[str, nn.Module]) -> None:
+        """Put pretrained parts into the pipeline (``zoo.convert.folder.load_pretrained_folder``'s dict, less its
+        ``model``): ``autoencoder``; ``text_encoder`` + ``tokenizer`` into ``conditioning/text``; ``image_encoder``
+        into the CLIP tower of the image encoders."""
+        device = next(self.model.parameters()).device
+        if parts.get("autoencoder") is not None:
+            self.autoencoder = parts["autoencoder"].to(device).eval()
+        for module in self.encoders().values():
+            if hasattr(module, "tokenizer") and parts.get("text_encoder") is not None:
+                module.model, module.tokenizer = parts["text_encoder"].to(device).eval(), parts.get("tokenizer")
+            if hasattr(module, "clip") and parts.get("image_encoder") is not None:
+                module.clip = parts["image_encoder"].to(device).eval()
 
     @property
     def spatial_factor(self) -> int:
@@ -208,18 +222,24 @@ class Pipeline:
         given = {k: v for k, v in dict(prompt=prompt, image=image, video=video).items() if v is not None}
         declared = _declared_encoders(self.recipe)
         encoders = self.encoders()
-        takes = {name: key for key, module in encoders.items() for name in _user_inputs(module)}
+        takes = {n for module in encoders.values() for n in _user_inputs(module)}
         name = self.name or "this recipe"
         for arg in given:
             if arg not in takes:
                 wanted = ", ".join(sorted(takes)) or "no user inputs (sample it unconditionally)"
                 raise ValueError(f"{name} takes no {arg}: its conditioning encoders take {wanted}")
+        # an encoder with ``spatial_inputs = False`` (a CLIP embedding) takes images of any size
+        spatial = {n for key, m in encoders.items() for n in _user_inputs(m) if getattr(m, "spatial_inputs", True)}
         if "image" in given:
-            given["image"] = fit(as_image(given["image"]), size, "image", resize=resize)
+            given["image"] = as_image(given["image"])
+            if "image" in spatial:
+                given["image"] = fit(given["image"], size, "image", resize=resize)
             if given["image"].shape[0] == 1 and batch > 1:
                 given["image"] = given["image"].expand(batch, -1, -1, -1)
         if "video" in given:
-            given["video"] = fit(as_video(given["video"]), size, "video", resize=resize)
+            given["video"] = as_video(given["video"])
+            if "video" in spatial:
+                given["video"] = fit(given["video"], size, "video", resize=resize)
             if given["video"].shape[0] == 1 and batch > 1:
                 given["video"] = given["video"].expand(batch, -1, -1, -1, -1)
         cond = {}

@@ -139,8 +139,8 @@ def main(args: argparse.Namespace) -> int:
         load_weights(model, args.checkpoint)
     shape = (p.channels, args.frames or p.frames, args.size or p.height, args.size or p.width)
     pipe = pipeline(model, args.name, preset, sampler=args.sampler)
-    if "autoencoder" in parts:
-        pipe.autoencoder = parts["autoencoder"].to(device).eval()
+    if parts:
+        (pipe.base if hasattr(pipe, "base") else pipe).use_parts(parts)
     _, t, h, w = shape
     inputs = {k: getattr(args, k) for k in ("prompt", "image", "video") if getattr(args, k) is not None}
     cond = pipe.encode(**inputs, batch=args.num, num_frames=t, height=h, width=w, resize=args.resize,

@@ -7,4 +7,4 @@ calls them (``zoo.Pipeline.encode``). Tiny configs are random-initialised; real 
 (``transformers`` ``from_pretrained(dir, local_files_only=True)``), never from the hub.
 """
 
-from . import control, structure, svd_image, text  # noqa: F401
+from . import control, image_embedding, structure, svd_image, text  # noqa: F401

@@ -77,7 +77,9 @@ class TextEncoder(nn.Module):
     def tokenize(self, prompts: list[str]) -> Tensor:
         if self.tokenizer is None:
             return byte_tokenize(prompts, self.max_length)
-        return self.tokenizer(prompts, padding="max_length", max_length=self.max_length, truncation=True,
+        length = self.tokenizer.model_max_length  # the real tokenizer's (77 for CLIP) unless unbounded
+        length = self.max_length if length > 4096 else length
+        return self.tokenizer(prompts, padding="max_length", max_length=length, truncation=True,
                               return_tensors="pt").input_ids
 
     def forward(self, prompt, *, batch: int | None = None) -> dict[str, Tensor]:

@@ -119,3 +119,21 @@ def test_weights_folder_missing_a_component_is_named(tmp_path, capsys):
                  str(tmp_path / "o.gif")]) != 0
     err = capsys.readouterr().err
     assert str(tmp_path) in err and "vae" in err
+
+
+def test_text_encoder_from_a_local_folder_equals_the_saved_model(tmp_path):
+    enc = components.build("conditioning/text", **components.get_component("conditioning/text").tiny).eval()
+    enc.model.save_pretrained(tmp_path / "text_encoder")
+    loaded = components.build("conditioning/text", pretrained=str(tmp_path / "text_encoder"), max_length=8).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded("a cat")["context"], enc("a cat")["context"])
+    with pytest.raises(ValueError, match="no config.json there"):
+        components.build("conditioning/text", pretrained=str(tmp_path))
+
+
+def test_pipeline_use_parts_puts_the_folder_modules_in_place():
+    pipe = zoo.create_pipeline("svd", "tiny")
+    vae = components.build("net/video_autoencoder", **components.get_component("net/video_autoencoder").tiny)
+    clip = components.build("conditioning/svd_image", **components.get_component("conditioning/svd_image").tiny).clip
+    pipe.use_parts({"autoencoder": vae, "image_encoder": clip})
+    assert pipe.autoencoder is vae and pipe.encoders()["conditioning/svd_image"].clip is clip
