@@ -113,7 +113,6 @@ def test_sample_cli_with_an_image(tmp_path, capsys):
 
 
 def test_weights_folder_missing_a_component_is_named(tmp_path, capsys):
-    pytest.importorskip("zoo.convert.folder", reason="zoo.convert.folder (the diffusers helper's) not there yet")
     (tmp_path / "unet").mkdir()
     assert main(["sample", "svd", "--preset", "tiny", "--weights", str(tmp_path), "--out",
                  str(tmp_path / "o.gif")]) != 0

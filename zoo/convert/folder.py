@@ -1,0 +1,254 @@
+"""``load_pretrained_folder``: a local diffusers-format folder (``save_pretrained`` / a downloaded snapshot) into a
+recipe's parts, for ``python -m zoo sample NAME --weights DIR`` and ``Pipeline.use_parts``. Never a hub download.
+
+    parts = load_pretrained_folder("modelscope_t2v", "text-to-video-ms-1.7b", preset="paper")
+    pipe = zoo.create_pipeline("modelscope_t2v", "paper", model=parts["model"])
+    pipe.use_parts(parts)                                   # VAE, text encoder + tokenizer / image encoder
+    video = pipe(prompt="a panda eating bamboo", decode=True)
+
+The folder holds one subfolder per component (``model_index.json`` beside them names their classes): ``unet/``
+(diffusers ``config.json`` + safetensors; converted by ``zoo.from_diffusers``), ``vae/`` (``AutoencoderKL`` or
+``AutoencoderKLTemporalDecoder``, converted), ``text_encoder/`` + ``tokenizer/`` or ``image_encoder/`` (transformers
+models, used as they are), and for ControlVideo ``controlnet/`` (a ``ControlNetModel``, converted). Which ones a
+recipe needs follows from its declarations (``NETS`` for the net, ``Recipe.autoencoder``, ``Recipe.encoders``); a
+missing one is a ValueError naming the folder, the component and the classes the recipe expects.
+
+Sizes come from the folder's configs; the preset gives the sampling defaults and the sample shape, so the net's
+interface (input / output channels, ``context_dim``, ``added_cond_dim``, control maps) must be the preset's, else a
+ValueError naming both. Recipes that inflate Stable Diffusion (Tune-A-Video, Text2Video-Zero, ControlVideo) load an
+SD ``UNet2DConditionModel`` into their own net: the recipe's unit slots (``spatial_block``, ...) replace SD's, every SD
+weight must land (no unexpected or mis-shaped key), and the recipe's additions keep their initialisation
+(Tune-A-Video's zero-output temporal attention: the untuned model equals SD per frame), with a warning naming them.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+from torch import nn
+
+import components
+
+
+__all__ = ["NETS", "load_pretrained_folder", "needed_components"]
+
+_SVD = {"unet": "UNetSpatioTemporalConditionModel"}
+_SD = {"unet": "UNet2DConditionModel"}
+# recipe -> the folder's net components (subfolder -> diffusers class), and whether the recipe inflates them
+NETS: dict[str, tuple[dict[str, str], bool]] = {
+    "svd": (_SVD, False), "svd_xt": (_SVD, False),
+    "modelscope_t2v": ({"unet": "UNet3DConditionModel"}, False),
+    "stable_diffusion": (_SD, False),
+    "tune_a_video": (_SD, True), "text2video_zero": (_SD, True),
+    "controlvideo": ({**_SD, "controlnet": "ControlNetModel"}, True),
+}
+# the unit slots an inflating recipe puts into SD's net (no sizes: those come from the folder)
+_SLOTS = ("res_block", "res_block_kwargs", "spatial_block", "spatial_block_kwargs", "temporal_block",
+          "temporal_block_kwargs", "stem_block", "stem_block_kwargs")
+# conditioning encoder -> the transformers parts it takes from the folder (subfolder -> accepted classes)
+_ENCODER_PARTS = {
+    "conditioning/text": {"text_encoder": ("CLIPTextModel", "T5EncoderModel"), "tokenizer": ("a tokenizer",)},
+    "conditioning/svd_image": {"image_encoder": ("CLIPVisionModelWithProjection",)},
+    "conditioning/image_embedding": {"image_encoder": ("CLIPVisionModelWithProjection",)},
+}
+_INTERFACE = ("in_channels", "out_channels", "context_dim", "added_cond_dim", "control_channels")
+
+
+def needed_components(name: str) -> dict[str, tuple[str, ...]]:
+    """The subfolders recipe ``name`` loads from a weights folder -> the classes accepted in each."""
+    import zoo
+
+    recipe = zoo.get_recipe(name)
+    if name not in NETS:
+        raise ValueError(f"--weights: recipe {name!r} has no diffusers-format loader (its net has no diffusers "
+                         f"counterpart we convert); weights folders load for: {', '.join(sorted(NETS))}")
+    needed = {sub: (cls,) for sub, cls in NETS[name][0].items()}
+    if recipe.autoencoder is not None:
+        temporal = dict(recipe.autoencoder).get("temporal_decoder", True)
+        needed["vae"] = ("AutoencoderKLTemporalDecoder",) if temporal else ("AutoencoderKL",)
+    for value in recipe.encoders.values():
+        needed.update(_ENCODER_PARTS.get(value if isinstance(value, str) else value[0], {}))
+    return needed
+
+
+def load_pretrained_folder(name: str, directory: str | Path, preset: str | None = None) -> dict:
+    """Recipe ``name``'s parts from a local diffusers-format folder: ``{"model": net, "autoencoder": vae,
+    "text_encoder": ..., "tokenizer": ..., "image_encoder": ...}`` (only the parts the recipe uses; ``model`` is
+    ``zoo.create_model``'s kind of net, the rest go to ``Pipeline.use_parts``). ``preset``: checked against the
+    net's interface (see the module docstring); None checks nothing."""
+    import zoo
+
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise ValueError(f"--weights must be a folder (a diffusers save_pretrained layout), got {str(directory)!r}")
+    needed = needed_components(name)
+    missing = [sub for sub in needed if not (folder / sub).is_dir()]
+    if missing:
+        wanted = "; ".join(f"{sub}/ ({' or '.join(needed[sub])})" for sub in needed)
+        present = sorted(p.name for p in folder.iterdir() if p.is_dir()) or ["no subfolders"]
+        raise ValueError(f"weights folder {folder} has no {', '.join(f'{m}/' for m in missing)}: {name} needs "
+                         f"{wanted}; the folder has {', '.join(present)}")
+    index = _model_index(folder)
+    recipe = zoo.get_recipe(name)
+    cfg = recipe.preset(preset).config if preset is not None else None
+    model = _net(name, folder, recipe.net, cfg)
+    parts = {"model": model}
+    if "vae" in needed:
+        parts["autoencoder"] = _converted(folder, "vae", needed["vae"])
+        _check_latents(folder, name, preset, parts["autoencoder"], recipe)
+    for sub in ("text_encoder", "image_encoder"):
+        if sub in needed:
+            parts[sub] = _transformers_model(folder, sub, needed[sub], index)
+    if "tokenizer" in needed:
+        parts["tokenizer"] = _tokenizer(folder, index)
+    return parts
+
+
+# ---------------------------------------------------------------------- the net
+
+
+def _net(name: str, folder: Path, key: str, preset_cfg: dict | None) -> nn.Module:
+    subfolders, inflate = NETS[name]
+    unet = _converted(folder, "unet", (subfolders["unet"],))
+    if not inflate:
+        _check_interface(folder, name, _config_of(unet), preset_cfg)
+        return unet
+    recipe_cfg = preset_cfg if preset_cfg is not None else _paper_config(name)
+    cfg = {**_config_of(unet), **{k: recipe_cfg[k] for k in _SLOTS if k in recipe_cfg}}
+    state = unet.state_dict()
+    if "controlnet" in subfolders:
+        branch = _converted(folder, "controlnet", (subfolders["controlnet"],))
+        branch_cfg = components.config_of(branch)
+        cfg.update(control_channels=branch_cfg["control_channels"],
+                   control_embedding_channels=branch_cfg["control_embedding_channels"])
+        state = {**{f"unet.{k}": v for k, v in state.items()},
+                 **{f"control.{k}": v for k, v in branch.state_dict().items()}}
+    _check_interface(folder, name, cfg, preset_cfg)
+    model = components.build(key, **cfg)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # a shape mismatch: e.g. a ControlNet made for another U-Net
+        raise ValueError(f"weights folder {folder}: its {', '.join(subfolders)} do not fit {name}'s net ({err})"
+                         ) from None
+    if result.unexpected_keys:
+        raise ValueError(f"weights folder {folder}: {len(result.unexpected_keys)} weights have no place in {name}'s "
+                         f"net (first: {result.unexpected_keys[:3]})")
+    if result.missing_keys:
+        loaded = {part for k in state for part in k.split(".")}
+        added = sorted({part for k in result.missing_keys for part in k.split(".") if part not in loaded})
+        warnings.warn(f"{name}: {len(result.missing_keys)} parameters that the folder {folder} does not have keep "
+                      f"their initialisation (the recipe's additions: {', '.join(added)})", stacklevel=3)
+    return model.eval()
+
+
+def _config_of(module: nn.Module) -> dict:
+    """The constructor keywords a converter built ``module`` with: ``config_of`` less its registry ``type`` and the
+    keywords at their defaults (so a net built around it, e.g. ``net/controlled_unet``, sees only real choices)."""
+    import inspect
+
+    cfg = components.config_of(module)
+    params = inspect.signature(components.get_component(cfg.pop("type")).obj).parameters
+    defaults = {k: json.loads(json.dumps(p.default, default=list)) for k, p in params.items()
+                if p.default is not inspect.Parameter.empty}
+    return {k: v for k, v in cfg.items() if k not in defaults or defaults[k] != v}
+
+
+def _paper_config(name: str) -> dict:
+    import zoo
+
+    return zoo.get_recipe(name).preset("paper").config
+
+
+def _check_interface(folder: Path, name: str, cfg: dict, preset_cfg: dict | None) -> None:
+    if preset_cfg is None:
+        return
+    # a size the preset leaves at its default is not compared, but conditioning the preset's net lacks is
+    compared = [k for k in _INTERFACE if k in preset_cfg or k in ("context_dim", "added_cond_dim")]
+    bad = [f"{k}={preset_cfg.get(k)!r} (the folder's net has {cfg.get(k)!r})" for k in compared
+           if (preset_cfg.get(k) or None) != (cfg.get(k) or None)]
+    if "control_embedding_channels" in preset_cfg:
+        ours, theirs = (len(c.get("control_embedding_channels", ())) for c in (preset_cfg, cfg))
+        if ours != theirs:
+            bad.append(f"{ours} control embedding widths, a map-to-latent factor of {2 ** (ours - 1)} (the folder's "
+                       f"ControlNet has {theirs})")
+    if bad:
+        raise ValueError(f"weights folder {folder} does not fit {name}'s preset: the preset expects "
+                         f"{'; '.join(bad)}; pick the preset of these weights (`python -m zoo describe {name}`)")
+
+
+def _check_latents(folder: Path, name: str, preset: str | None, vae: nn.Module, recipe) -> None:
+    if preset is not None and vae.latent_channels != recipe.preset(preset).channels:
+        raise ValueError(f"weights folder {folder}/vae: {name}/{preset} samples {recipe.preset(preset).channels} "
+                         f"latent channels, the folder's VAE has {vae.latent_channels}")
+
+
+# ---------------------------------------------------------------------- loading one component
+
+
+def _model_index(folder: Path) -> dict:
+    path = folder / "model_index.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"weights folder {folder}: model_index.json is not JSON ({err})") from None
+
+
+def _config(folder: Path, sub: str) -> dict:
+    path = folder / sub / "config.json"
+    if not path.is_file():
+        raise ValueError(f"weights folder {folder}: {sub}/ has no config.json (a save_pretrained folder expected)")
+    return json.loads(path.read_text())
+
+
+def _converted(folder: Path, sub: str, classes: tuple[str, ...]) -> nn.Module:
+    """A diffusers model subfolder loaded with ``from_pretrained`` (local, safetensors only) and converted."""
+    import diffusers
+
+    from . import from_diffusers, vae_image  # noqa: F401  (vae_image registers the AutoencoderKL converter)
+
+    cls = _config(folder, sub).get("_class_name")
+    if cls not in classes:
+        raise ValueError(f"weights folder {folder}: {sub}/ holds a {cls}, the recipe expects {' or '.join(classes)}")
+    try:
+        model = getattr(diffusers, cls).from_pretrained(folder / sub, local_files_only=True, use_safetensors=True)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"weights folder {folder}: could not load {sub}/ as {cls} ({err})") from None
+    return from_diffusers(model.eval())
+
+
+def _transformers_class(folder: Path, sub: str, index: dict) -> str | None:
+    entry = index.get(sub)
+    if isinstance(entry, list) and len(entry) == 2 and entry[1]:
+        return entry[1]
+    path = folder / sub / "config.json"
+    architectures = json.loads(path.read_text()).get("architectures") if path.is_file() else None
+    return architectures[0] if architectures else None
+
+
+def _transformers_model(folder: Path, sub: str, classes: tuple[str, ...], index: dict) -> nn.Module:
+    import transformers
+
+    _config(folder, sub)
+    cls = _transformers_class(folder, sub, index)
+    if cls not in classes:
+        raise ValueError(f"weights folder {folder}: {sub}/ holds a {cls}, the recipe expects {' or '.join(classes)}")
+    try:
+        model = getattr(transformers, cls).from_pretrained(folder / sub, local_files_only=True, use_safetensors=True)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"weights folder {folder}: could not load {sub}/ as {cls} ({err})") from None
+    return model.eval()
+
+
+def _tokenizer(folder: Path, index: dict):
+    import transformers
+
+    cls = _transformers_class(folder, "tokenizer", index)
+    loader = getattr(transformers, cls, None) if cls else None
+    try:
+        return (loader or transformers.AutoTokenizer).from_pretrained(folder / "tokenizer", local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"weights folder {folder}: could not load tokenizer/ ({err})") from None
