@@ -103,6 +103,17 @@ def test_vs_diffusers_times_both_models_on_identical_weights(quick_run):
         assert case["max_abs_diff"] < 1e-3  # the timed models compute the same function
 
 
+def test_diffusers_pipeline_times_the_svd_pipeline_with_both_unets(quick_run):
+    pytest.importorskip("diffusers")
+    _, _, payload = quick_run
+    cases = {c["name"]: c for c in payload["cases"] if c["suite"] == "diffusers_pipeline"}
+    assert set(cases) == {"svd_pipeline/tiny"}  # --quick: tiny only
+    case = cases["svd_pipeline/tiny"]
+    assert case["status"] == "ok", case["note"]
+    assert case["ratio"] > 0 and case["ms"] > 0 and case["diffusers_ms"] > 0 and case["target"] == "<= 1.0"
+    assert case["max_abs_diff"] < 1e-3  # both pipelines produce the same frames
+
+
 def test_attention_flops_follow_the_convention():
     """Probe of attention/spacetime: 4·B·H·N²·D for the core; projections 4 linears × 2·N·C²."""
     b, c, t, h, w, heads = 1, 32, 2, 4, 4, 2

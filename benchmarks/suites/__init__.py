@@ -8,6 +8,7 @@
     recipes         ``zoo.list_models()`` × ``zoo.create_model(name, preset)`` forward (skipped until zoo has them)
     samplers        ``benchmarks.sampler_overhead.run(quick)`` (skipped until that module exists)
     vs_diffusers    SVD and ModelScope U-Nets, zoo vs diffusers forward on identical weights (interleaved ratio)
+    diffusers_pipeline  the whole diffusers SVD pipeline call with our U-Net vs with its own (interleaved ratio)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ SUITES: dict[str, str] = {
     "recipes": "recipes",
     "samplers": "samplers",
     "vs_diffusers": "vs_diffusers",
+    "diffusers_pipeline": "diffusers_pipeline",
 }
 
 
