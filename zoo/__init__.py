@@ -112,13 +112,16 @@ def count_parameters(name: str, preset: str = "paper", *, trainable_only: bool =
 
 
 def create_pipeline(name: str, preset: str = "tiny", *, model: nn.Module | None = None, **overrides: Any):
-    """Model + denoiser adapter + sampler (+ guidance) from the recipe's sampling defaults; see ``zoo.pipeline``."""
+    """Model + denoiser adapter + sampler (+ guidance) from the recipe's sampling defaults; see ``zoo.pipeline``
+    (a ``CascadePipeline``, ``zoo.cascade``, for a recipe with ``stages``)."""
+    from .cascade import CascadePipeline
     from .pipeline import Pipeline
 
     recipe = get_recipe(name)
     if model is None:
         model = create_model(name, preset, **overrides)
-    return Pipeline.from_recipe(recipe, preset, model)
+    factory = CascadePipeline if recipe.stages else Pipeline
+    return factory.from_recipe(recipe, preset, model)
 
 
 def _component_counts(recipe) -> list[str]:

@@ -15,30 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
 
 from .pipeline import Pipeline
 from .recipe import Recipe, Stage, get_recipe
-
-
-def stage_condition(stage: Stage, video: Tensor) -> Tensor:
-    """The previous stage's ``video`` ``(B, C, T, H, W)`` as this stage's ``concat``: ``(B, C, T', H', W')``
-    (``C + 1`` channels for ``"interpolation"``: the known frames, zeros between, then the known-frame mask)."""
-    b, c, t, h, w = video.shape
-    f = stage.factor
-    if stage.kind == "spatial_sr":
-        up = F.interpolate(rearrange(video, "b c t h w -> (b t) c h w"), scale_factor=f, mode="bilinear",
-                           align_corners=False)
-        return rearrange(up, "(b t) c h w -> b c t h w", b=b)
-    if stage.kind == "temporal_sr":
-        return video.repeat_interleave(f, dim=2)
-    frames = (t - 1) * f + 1
-    known = torch.zeros(b, c + 1, frames, h, w, dtype=video.dtype, device=video.device)
-    known[:, :c, ::f] = video
-    known[:, c, ::f] = 1.0
-    return known
+from .stages import augment, stage_condition, stage_sizes
 
 
 @dataclass
@@ -77,10 +58,7 @@ class CascadePipeline:
 
     def stage_sizes(self, frames: int, height: int, width: int) -> list[tuple[int, int, int]]:
         """(T, H, W) of every stage's output, first to last, for a cascade output of (frames, height, width)."""
-        sizes = [(frames, height, width)]
-        for stage, _ in reversed(self.stages):
-            sizes.insert(0, stage.input_size(*sizes[0]))
-        return sizes
+        return stage_sizes([stage for stage, _ in self.stages], frames, height, width)
 
     @torch.no_grad()
     def __call__(self, num_frames: int | None = None, steps: int | None = None, seed: int = 0, batch_size: int = 1,
@@ -105,13 +83,9 @@ class CascadePipeline:
         for (stage, pipe), (t, h, w) in zip(self.stages, sizes[1:], strict=True):
             takes = _takes(pipe.model)
             stage_cond = {k: v for k, v in cond.items() if k in takes}
-            concat = stage_condition(stage, videos[-1])
-            if stage.noise_aug is not None:
-                level = torch.full((batch_size,), stage.noise_aug, device=device)
-                alpha, sigma = pipe.schedule.alpha(level), pipe.schedule.sigma(level)
-                noise = torch.randn(concat.shape, generator=generator, device=device)
-                concat = alpha.view(-1, 1, 1, 1, 1).to(concat) * concat + sigma.view(-1, 1, 1, 1, 1).to(concat) * noise
-                stage_cond["added_cond"] = level[:, None].to(concat.dtype)
+            concat, level = augment(stage, stage_condition(stage, videos[-1]), pipe.schedule, generator)
+            if level is not None:
+                stage_cond["added_cond"] = level
             c = self.sample_shape[0]
             start = torch.randn(batch_size, c, 1 if stage.same_noise_per_frame else t, h, w, generator=generator,
                                 device=device).expand(batch_size, c, t, h, w)

@@ -3,11 +3,11 @@
     pipe = zoo.create_pipeline("vdm", preset="demo")
     video = pipe(num_frames=8, steps=50, seed=0)          # (B, C, T, H, W)
 
-The model (a VP network ``model(z, t, **cond)``) becomes a VE denoiser through ``denoiser/vp`` (its schedule and
-parameterization from the recipe), or through ``denoiser/edm`` when the recipe's parameterization is an EDM
-preconditioning (``parameterization/edm`` / ``edm_v``, SVD), optionally wrapped by the recipe's guidance, and is
-sampled by the recipe's sampler on the schedule's σ grid. Nothing here is model-specific: every piece is a registry
-key in ``Recipe.sampling``.
+The recipe preset's ``Objective`` (``zoo.objective``, shared with training) turns the model into a VE denoiser
+(``denoiser/vp`` with the recipe's schedule, parameterization and time convention, or ``denoiser/edm`` for an EDM
+preconditioning, SVD), optionally wrapped by the recipe's guidance, sampled by the recipe's sampler on the schedule's σ
+grid. Nothing here is model-specific: every piece is a registry key in ``Recipe.sampling``. Cascades are
+``zoo.cascade.CascadePipeline``; ``zoo.create_pipeline`` chooses.
 """
 
 from __future__ import annotations
@@ -20,40 +20,8 @@ from torch import Tensor, nn
 
 import components
 
+from .objective import Objective
 from .recipe import Recipe, Sampling
-
-
-def _strip(key: str, kind: str) -> str:
-    return key.split("/", 1)[1] if key.startswith(f"{kind}/") else key
-
-
-class _MeanHead:
-    """A learned-Σ network's first ``channels`` output channels (the ε / v / x0 prediction; DiT's ``[:, :C]``)."""
-
-    def __init__(self, model: nn.Module, channels: int) -> None:
-        self.model, self.channels = model, channels
-
-    def __call__(self, z: Tensor, t: Tensor, **cond) -> Tensor:
-        return self.model(z, t, **cond)[:, : self.channels]
-
-
-class _ConditionChannels:
-    """A network whose input ``x`` carries conditioning latents after the sampled channels (SVD: 4 + 4): the
-    pipeline's ``concat`` keyword ``(B, x_cond_channels, T, H, W)`` is appended to the sample at every call."""
-
-    def __init__(self, model: nn.Module, channels: int) -> None:
-        self.model, self.channels = model, channels
-
-    def __call__(self, z: Tensor, t: Tensor, *, concat: Tensor | None = None, **cond) -> Tensor:
-        expected = (z.shape[0], self.channels, *z.shape[2:])
-        if concat is None or tuple(concat.shape) != expected:
-            got = None if concat is None else tuple(concat.shape)
-            raise ValueError(f"pipeline: this model's x ends with {self.channels} conditioning channels; pass them as "
-                             f"concat of shape (B, {self.channels}, T, H, W) = {expected}, got {got}")
-        return self.model(torch.cat([z, concat.to(z.dtype)], dim=1), t, **cond)
-
-
-_EDM_PRECONDITIONING = ("parameterization/edm", "parameterization/edm_v")
 
 
 @dataclass
@@ -71,31 +39,18 @@ class Pipeline:
     preset: str = ""
     recipe: Recipe | None = None
     decode_chunk: int = 8  # frames decoded at a time (``decode``), so long videos fit in memory
+    objective: Objective | None = None  # the diffusion interface every piece above comes from (``zoo.objective``)
 
     @classmethod
     def from_recipe(cls, recipe: Recipe, preset: str, model: nn.Module) -> Pipeline:
-        if recipe.stages:  # a cascade: this model is its first stage (zoo/cascade.py)
-            from .cascade import CascadePipeline
-
-            return CascadePipeline.from_recipe(recipe, preset, model)
-        sampling = recipe.sampling_for(preset)
-        schedule = components.build(sampling.schedule, **dict(sampling.schedule_kwargs))
-        channels = recipe.preset(preset).channels
-        net = _MeanHead(model, channels) if getattr(model, "out_channels", channels) == 2 * channels else model
-        x_cond = recipe.preset(preset).x_cond_channels
-        net = _ConditionChannels(net, x_cond) if x_cond else net
-        if sampling.parameterization in _EDM_PRECONDITIONING:
-            denoiser = components.build("denoiser/edm", model=net, preconditioning=sampling.parameterization)
-        else:
-            denoiser = components.build(
-                "denoiser/vp", model=net, schedule=schedule,
-                parameterization=_strip(sampling.parameterization, "parameterization"),
-                model_time="t" if sampling.time_input == "continuous" else "timestep")
-        guidance = (components.build(sampling.guidance, denoiser=denoiser, **dict(sampling.guidance_kwargs))
-                    if sampling.guidance else None)
-        sampler = components.build(sampling.sampler, **dict(sampling.sampler_kwargs))
-        return cls(model, schedule, denoiser, sampler, guidance, sampling, recipe.preset(preset).sample_shape,
-                   recipe.name, preset, recipe)
+        """The pipeline of one (non-cascade) recipe preset: every diffusion piece from its ``Objective``."""
+        if recipe.stages:
+            raise ValueError(f"{recipe.name!r} is a cascade: build it with zoo.create_pipeline (zoo.cascade)")
+        objective = Objective.from_recipe(recipe, preset, model)
+        denoiser = objective.denoiser(model)
+        return cls(model, objective.schedule, denoiser, objective.sampler(), objective.guidance(denoiser),
+                   objective.sampling, recipe.preset(preset).sample_shape, recipe.name, preset, recipe,
+                   objective=objective)
 
     @property
     def autoencoder(self) -> nn.Module | None:
@@ -131,36 +86,11 @@ class Pipeline:
 
     def example_conditioning(self, batch: int = 1, *, num_frames: int | None = None, height: int | None = None,
                              width: int | None = None, generator: torch.Generator | None = None) -> dict:
-        """Random conditioning of valid shapes for this preset's model, every keyword the net is built to take:
-        ``context`` ``(B, 4, context_dim)``, ``added_cond`` ``(B, added_cond_dim)``, ``class_labels`` ``(B,)``,
-        ``concat`` ``(B, channels, T, H, W)`` (x conditioning channels included), ``control`` ``(B, 3, T, f·H, f·W)``
-        (f = 2^(len(control_embedding_channels) − 1), ControlNet's map-to-latent factor). For tests and smoke runs."""
-        if self.recipe is None:
+        """Random conditioning of valid shapes for this preset's model (``Objective.example_conditioning``)."""
+        if self.objective is None:
             return {}
-        p = self.recipe.preset(self.preset)
-        cfg = p.config
-        _, t, h, w = self.sample_shape
-        t, h, w = num_frames or t, height or h, width or w
-        device = next(self.model.parameters()).device
-        generator = generator or torch.Generator().manual_seed(0)
-
-        def randn(*shape):
-            return torch.randn(*shape, generator=generator).to(device)
-
-        cond = {}
-        if cfg.get("context_dim"):
-            cond["context"] = randn(batch, 4, cfg["context_dim"])
-        if cfg.get("added_cond_dim"):
-            cond["added_cond"] = randn(batch, cfg["added_cond_dim"])
-        if cfg.get("num_classes"):
-            cond["class_labels"] = torch.randint(0, cfg["num_classes"], (batch,), generator=generator).to(device)
-        concat = (cfg.get("concat_channels") or 0) + p.x_cond_channels
-        if concat:
-            cond["concat"] = randn(batch, concat, t, h, w)
-        if "control" in self.recipe.conditioning:
-            f = 2 ** (len(cfg.get("control_embedding_channels", (16, 32, 96, 256))) - 1)
-            cond["control"] = randn(batch, cfg.get("control_channels", 3), t, f * h, f * w)
-        return cond
+        return self.objective.example_conditioning(self.model, batch, num_frames=num_frames, height=height,
+                                                   width=width, generator=generator)
 
     def encoders(self) -> dict[str, nn.Module]:
         """The recipe's conditioning encoders (``Recipe.encoders``), registry key -> module, built once on the model's
@@ -257,20 +187,8 @@ class Pipeline:
         return cond
 
     def null_condition(self, cond: dict) -> dict:
-        """The unconditional branch for guidance: the null class label for ``class_labels``, zeros otherwise;
-        keywords in ``sampling.uncond_keep`` are passed unchanged (SVD keeps its micro-conditioning)."""
-        uncond = {}
-        for key, value in cond.items():
-            if key in self.sampling.uncond_keep:
-                uncond[key] = value
-            elif key == "class_labels":
-                null = getattr(getattr(self.model, "embed", None), "num_classes", None)
-                if null is None:
-                    raise ValueError("guidance on class_labels needs a model with a null class (class_dropout_prob)")
-                uncond[key] = torch.full_like(value, null)
-            elif isinstance(value, Tensor):
-                uncond[key] = torch.zeros_like(value)
-        return uncond
+        """The unconditional branch for guidance (``Objective.null_condition``)."""
+        return self.objective.null_condition(cond, self.model)
 
     @torch.no_grad()
     def __call__(self, num_frames: int | None = None, steps: int | None = None, seed: int = 0, batch_size: int = 1,
@@ -293,10 +211,10 @@ class Pipeline:
         device = next(self.model.parameters()).device
         dtype = next(self.model.parameters()).dtype
         generator = generator or torch.Generator(device=device).manual_seed(seed)
-        sigmas = self.schedule.sigmas(steps).to(device)
+        sigmas = self.objective.sigmas(steps, device)
         if noise is None:
             noise = torch.randn(batch_size, c, t, h, w, generator=generator, device=device)
-        x = noise.to(device) * sigmas[0]
+        x = self.objective.start(noise, sigmas)
         if prompt is not None or image is not None or video is not None:
             cond = {**self.encode(prompt=prompt, image=image, video=video, batch=batch_size, num_frames=t, height=h,
                                   width=w, resize=resize, generator=generator), **cond}

@@ -65,6 +65,10 @@ class Sampling:
     # the training-time distribution of t (``timesteps/*``: uniform, logit_normal, mode, cosine_map) and its knobs
     train_timesteps: str = "timesteps/uniform"
     train_timesteps_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    # the training loss's weighting (``weighting/*``: snr, min_snr, edm, ...); None: the unweighted MSE of the
+    # network's target (L_simple for ε, EDM's λ(σ)-weighted loss for a preconditioned network)
+    loss_weighting: str | None = None
+    loss_weighting_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.time_input not in ("continuous", "discrete"):

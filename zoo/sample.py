@@ -51,11 +51,21 @@ def pipeline(model: nn.Module, name: str, preset: str, *, sampler: str | None = 
 
 def sample_videos(model: nn.Module, name: str, preset: str, *, num: int = 4,
                   shape: tuple[int, int, int, int] | None = None, steps: int | None = None,
-                  sampler: str | None = None, seed: int = 0, progress: bool = False) -> torch.Tensor:
-    """``num`` clips ``(num, C, T, H, W)`` from pure noise; ``shape`` = (C, T, H, W), default the preset's."""
+                  sampler: str | None = None, seed: int = 0, progress: bool = False,
+                  first_stage: bool = False) -> torch.Tensor:
+    """``num`` RGB clips ``(num, 3, T, H, W)`` (decoded for a latent recipe) from pure noise; ``shape`` = (C, T, H, W)
+    in model space, default the preset's. A conditional recipe gets random example conditioning (a smoke sample).
+    ``first_stage``: a cascade's first model alone (``model`` is that model)."""
+    import zoo
+
     pipe = pipeline(model, name, preset, sampler=sampler)
+    pipe = pipe.base if first_stage and hasattr(pipe, "base") else pipe
     _, t, h, w = shape or pipe.sample_shape
-    return pipe(num_frames=t, steps=steps, seed=seed, batch_size=num, height=h, width=w, progress=progress)
+    conditioning = zoo.get_recipe(name).conditioning
+    cond = {k: v for k, v in pipe.example_conditioning(num, num_frames=t, height=h, width=w).items()
+            if k in conditioning}
+    return pipe(num_frames=t, steps=steps, seed=seed, batch_size=num, height=h, width=w, progress=progress,
+                decode=True, **cond)
 
 
 def resolve_checkpoint(path: str | Path) -> tuple[Path, dict]:

@@ -42,17 +42,18 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from zoo.checkpoint import fault_point
 from zoo.cli_args import non_negative_int, positive_int
+from zoo.objective import Objective
+from zoo.stages import stage_sizes
 
 
 __all__ = ["EXIT_NONFINITE", "EXIT_PREEMPTED", "FSDP_AUTO_PARAMS", "TrainConfig", "Trainer", "add_arguments",
@@ -95,6 +96,8 @@ class TrainConfig:
     parallel: str = "auto"              # auto | ddp | fsdp (used only when world size > 1)
     keep_last: int = 3                  # checkpoints kept in out/checkpoints; 0 keeps all
     nonfinite: str = "skip"             # a non-finite loss / grad norm: skip the update, or stop with a checkpoint
+    cond: str = "example"               # conditioning when the data carries none: random valid ("example") | "none"
+    cond_drop: float | None = None      # P(null condition) per sample; default 0.1 with guidance, else 0
     overrides: dict = field(default_factory=dict)  # preset constructor overrides
 
     def __post_init__(self):
@@ -112,6 +115,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: parallel must be 'auto', 'ddp' or 'fsdp', got {self.parallel!r}")
         if self.nonfinite not in ("skip", "stop"):
             raise ValueError(f"TrainConfig: nonfinite must be 'skip' or 'stop', got {self.nonfinite!r}")
+        if self.cond not in ("example", "none"):
+            raise ValueError(f"TrainConfig: cond must be 'example' or 'none', got {self.cond!r}")
+        if self.cond_drop is not None and not 0.0 <= float(self.cond_drop) <= 1.0:
+            raise ValueError(f"TrainConfig: cond_drop must be in [0, 1], got {self.cond_drop}")
         if int(self.keep_last) < 0:
             raise ValueError(f"TrainConfig: keep_last must be >= 0, got {self.keep_last}")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -138,7 +145,6 @@ class Trainer:
     """One training run: model, EMA, AdamW, the recipe's objective, checkpoints. ``fit()`` returns the losses."""
 
     def __init__(self, config: TrainConfig, *, model: nn.Module | None = None, source=None):
-        import components
         import zoo
         from zoo.data import data_source
 
@@ -148,18 +154,27 @@ class Trainer:
             "cuda" if torch.cuda.is_available() else "cpu")
         if c.batch_size % self.world:
             raise ValueError(f"batch_size={c.batch_size} must be divisible by the number of ranks ({self.world})")
-        self.recipe = zoo.get_recipe(c.model)
+        # a cascade's recipe is its first model, trained at the first model's size (its preset's sample shape is the
+        # cascade's output); each later stage is a recipe of its own (``list_models(stages=True)``)
+        cascade = zoo.get_recipe(c.model)
+        self.recipe = replace(cascade, stages=())
         preset = self.recipe.preset(c.preset)
         self.sampling = self.recipe.sampling_for(c.preset)
-        self.shape = (preset.channels, c.frames or preset.frames, c.size or preset.height, c.size or preset.width)
-        self.schedule = components.build(self.sampling.schedule, **dict(self.sampling.schedule_kwargs))
-        self.parameterization = components.build(self.sampling.parameterization)
-        self.timesteps = components.build(self.sampling.train_timesteps, **dict(self.sampling.train_timesteps_kwargs))
+        size = (c.frames or preset.frames, c.size or preset.height, c.size or preset.width)
+        if cascade.stages and not (c.frames or c.size):
+            size = stage_sizes(cascade.stages, *size)[0]
+        self.shape = (preset.channels, *size)
         self.source = source or data_source(c.data, channels=self.shape[0], frames=self.shape[1],
                                             size=self.shape[2], seed=c.seed)
 
         torch.manual_seed(c.seed)  # identical initial weights on every rank
         self.model = (model or zoo.create_model(c.model, c.preset, **c.overrides)).to(self.device)
+        # the diffusion interface, shared with sampling: network adapter, time convention, schedule, target, weighting
+        self.objective = Objective.from_recipe(self.recipe, c.preset, self.model)
+        self.schedule = self.objective.schedule
+        self.conditioned = self._conditioning_keywords()
+        drop = c.cond_drop if c.cond_drop is not None else (0.1 if self.sampling.guidance else 0.0)
+        self.cond_drop = float(drop) if self.conditioned else 0.0
         self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
         self.net = self.model
         self.parallel = "none"
@@ -190,28 +205,46 @@ class Trainer:
         self._saved_step = -1
 
     # ------------------------------------------------------------------ one step
-    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """This rank's slice of step ``step``'s global ``(x0, t, eps)``."""
+    def _conditioning_keywords(self) -> tuple[str, ...]:
+        """The conditioning keywords the model is trained with (``--cond``): those of the recipe's example
+        conditioning (every keyword its net is built to take), or none; ``ValueError`` for ``--cond none`` on a
+        recipe whose net needs conditioning it then has no source for."""
+        example = self.objective.example_conditioning(self.model, 1, device=torch.device("cpu"))
+        keys = tuple(k for k in example if k in self.recipe.conditioning)
+        if self.config.cond == "none":
+            needed = [k for k in keys if k == "concat" and self.recipe.preset(self.config.preset).x_cond_channels]
+            needed += [k for k in keys if k in ("context", "control") or self.objective.stage is not None]
+            if needed:
+                raise ValueError(f"zoo train: {self.recipe.name} needs {', '.join(dict.fromkeys(needed))} "
+                                 f"conditioning and --cond none gives it none; use --cond example (random valid "
+                                 f"conditioning) or a --data source that yields it")
+            return ()
+        return keys
+
+    def _batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        """This rank's slice of step ``step``'s global ``(x0, t, eps, cond)``; ``cond`` is the recipe's training
+        conditioning (``Objective.training_conditioning``) with conditioning dropout ``cond_drop`` applied."""
         from zoo.data import seeded
 
         b = self.config.batch_size
         x0 = self.source.batch(step, b)
         g = seeded(self.config.seed, step, 7)
-        t = self.timesteps(b, generator=g)  # timesteps/uniform: exactly torch.rand(b, generator=g)
+        t = self.objective.training_times(b, generator=g)  # timesteps/uniform: exactly torch.rand(b, generator=g)
         eps = torch.randn(x0.shape, generator=g)
+        cond = {}
+        if self.conditioned:
+            gc = seeded(self.config.seed, step, 11)
+            cond = self.objective.training_conditioning(self.model, x0, generator=gc, device=torch.device("cpu"))
+            cond = {k: v for k, v in cond.items() if k in self.conditioned}
+            cond = self.objective.drop_condition(cond, self.model, self.cond_drop, generator=gc)
         part = slice(self.rank * b // self.world, (self.rank + 1) * b // self.world)
-        return x0[part].to(self.device), t[part].to(self.device), eps[part].to(self.device)
+        cond = {k: v[part].to(self.device) for k, v in cond.items()}
+        return x0[part].to(self.device), t[part].to(self.device), eps[part].to(self.device), cond
 
-    def loss(self, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """The recipe's objective: MSE between the network output at ``z_t`` and the parameterization's target."""
-        from components.diffusion.forward import q_sample
-
-        alpha, sigma = self.schedule(t)
-        z, _ = q_sample(x0, alpha, sigma, noise=eps)
-        target = self.parameterization.target(x0, eps, alpha, sigma)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            out = self.net(z, t)
-        return F.mse_loss(out.float(), target.float())
+    def loss(self, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, cond: dict | None = None) -> torch.Tensor:
+        """The recipe's objective (``Objective.loss``: the network's output at the noised ``x0`` against its
+        parameterization's target, weighted as the recipe says, plus a learned Σ's variational-bound term)."""
+        return self.objective.loss(self.net, x0, t, eps, cond, amp=self.amp)
 
     def train_step(self) -> torch.Tensor:
         """One optimizer step on step ``self.step``'s batch; returns its loss (mean over ranks) as a 0-d device tensor
@@ -376,7 +409,8 @@ class Trainer:
             model.load_state_dict(state)
             model.eval()
         videos = sample_videos(model, self.recipe.name, self.config.preset, num=num, shape=self.shape,
-                               steps=self.config.sample_steps, seed=self.config.seed, progress=False)
+                               steps=self.config.sample_steps, seed=self.config.seed, progress=False,
+                               first_stage=True)
         return save_gif(videos, path)
 
     # ------------------------------------------------------------------ checkpoints
@@ -597,6 +631,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a non-finite loss or gradient norm: skip that update (counted in the log and the "
                              f"checkpoint), or stop with a checkpoint and exit status {EXIT_NONFINITE} "
                              "(default: skip)")
+    parser.add_argument("--cond", choices=["example", "none"], default="example",
+                        help="conditioning for a conditional recipe when the data carries none: random conditioning "
+                             "of valid shapes (a cascade stage: the clip brought down to the previous stage's size), "
+                             "or none (refused for a net that needs it) (default: example)")
+    parser.add_argument("--cond-drop", type=float, metavar="P",
+                        help="probability of replacing a sample's conditioning by the null condition, for "
+                             "classifier-free guidance (default: 0.1 for recipes that sample with guidance, else 0)")
     parser.add_argument("--parallel", choices=["auto", "ddp", "fsdp"], default="auto",
                         help="under torchrun: ddp, or fsdp (FSDP2: shards weights, gradients, AdamW state and EMA "
                              f"over ranks); auto = fsdp above {FSDP_AUTO_PARAMS:,} parameters, else ddp "
@@ -612,8 +653,13 @@ def main(args: argparse.Namespace) -> int:
                          precision=args.precision, frames=args.frames, size=args.size, seed=args.seed,
                          out=args.out, save_every=args.save_every, sample_every=args.sample_every,
                          device=args.device, parallel=args.parallel, progress=not args.no_progress,
-                         keep_last=args.keep_last, nonfinite=args.nonfinite)
+                         keep_last=args.keep_last, nonfinite=args.nonfinite, cond=args.cond,
+                         cond_drop=args.cond_drop)
     trainer = Trainer(config)
+    if trainer.rank == 0 and trainer.conditioned:
+        dropped = f", replaced by the null condition with p = {trainer.cond_drop:g}" if trainer.cond_drop else ""
+        print(f"zoo train: {config.model} trains on {', '.join(trainer.conditioned)} conditioning from --cond "
+              f"{config.cond} (the data carries none){dropped}", file=sys.stderr)
     if args.resume == "auto":
         from zoo.checkpoint import find_latest_valid
 

@@ -13,10 +13,12 @@ from ..registry import BadInput, register
 from ._common import check_same_shape, expand_to, upcast
 
 
-__all__ = ["EDMPreconditioning", "EDMVPreconditioning"]
+__all__ = ["EDMPreconditioning", "EDMVPreconditioning", "Preconditioning"]
 
 
-class _Preconditioning:
+class Preconditioning:
+    """Base class of the EDM-style preconditionings: subclasses give ``_coefficients(sigma)``."""
+
     def coefficients(self, sigma) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``(c_skip, c_out, c_in, c_noise)`` at VE level ``sigma`` (fp32 or float64, sigma's shape)."""
         (sigma,) = upcast(sigma)
@@ -55,7 +57,7 @@ _BAD = [BadInput(match="pred and x must have the same shape",
 @register("parameterization", "edm", paper="Karras et al. 2022 (EDM), Table 1", tiny={"sigma_data": 0.5},
           inputs=_inputs, bad_inputs=[*_BAD, BadInput(match="sigma_data must be positive",
                                                       init={"sigma_data": 0.0})])
-class EDMPreconditioning(_Preconditioning):
+class EDMPreconditioning(Preconditioning):
     """EDM: c_skip = σ_d²/(σ²+σ_d²), c_out = σ σ_d/sqrt(σ²+σ_d²), c_in = 1/sqrt(σ²+σ_d²), c_noise = ln(σ)/4.
 
     Called as ``(pred, x, sigma) -> x0`` with x ``(B, ...)`` and sigma scalar or ``(B,)``.
@@ -76,7 +78,7 @@ class EDMPreconditioning(_Preconditioning):
 
 @register("parameterization", "edm_v", paper="Blattmann et al. 2023 (SVD), VScalingWithEDMcNoise", tiny={},
           inputs=_inputs, bad_inputs=_BAD)
-class EDMVPreconditioning(_Preconditioning):
+class EDMVPreconditioning(Preconditioning):
     """SVD's v-with-EDM-c_noise: c_skip = 1/(σ²+1), c_out = −σ/sqrt(σ²+1), c_in = 1/sqrt(σ²+1), c_noise = ln(σ)/4.
 
     With these, F predicts the VP v-target α n − s x0 (α = 1/sqrt(1+σ²), s = σ α), papers.md §10.1.

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import zoo
-from zoo.cascade import stage_condition
 from zoo.imagen_video import PUBLISHED_PARAMS
 from zoo.recipe import Stage
+from zoo.stages import stage_condition
 
 
 IMAGEN_STAGES = [s.recipe for s in zoo.get_recipe("imagen_video").stages]

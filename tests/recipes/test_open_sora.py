@@ -16,17 +16,19 @@ def test_paper_size_is_within_ten_percent_of_the_reported_1_1b():
 
 def test_tiny_trains_on_the_flow_objective_with_shifted_logit_normal_times():
     trainer = Trainer(TrainConfig(model="open_sora", preset="tiny", steps=1, batch_size=2, seed=0, progress=False))
-    x0, t, eps = trainer._batch(0)
+    x0, t, eps, cond = trainer._batch(0)
     from zoo.data import seeded
 
     expected = torch.sigmoid(torch.randn(2, generator=seeded(0, 0, 7)))
     torch.testing.assert_close(t, 3 * expected / (1 + 2 * expected))
-    context = torch.randn(2, 5, 8)
+    assert set(cond) == {"context"} and cond["context"].shape[0] == 2  # text tokens (random: no data carries them)
     alpha, sigma = trainer.schedule(t)
     torch.testing.assert_close(alpha + sigma, torch.ones(2))
     z = alpha.reshape(-1, 1, 1, 1, 1) * x0 + sigma.reshape(-1, 1, 1, 1, 1) * eps
-    out = trainer.model(z, t, context=context)[:, :4]  # learned Σ: the first 4 channels are the velocity
+    # learned Σ (pred_sigma): the first 4 channels are the velocity; no loss reaches the other 4 on the flow path
+    out = trainer.model(z, t, **cond)[:, :4]
     loss = torch.nn.functional.mse_loss(out, eps - x0)
+    torch.testing.assert_close(trainer.loss(x0, t, eps, cond), loss)
     loss.backward()
     assert torch.isfinite(loss)
 

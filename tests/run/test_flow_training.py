@@ -17,7 +17,8 @@ def _trainer(**kw):
 
 def test_demo_flow_draws_logit_normal_times_and_regresses_the_velocity():
     trainer = _trainer()
-    x0, t, eps = trainer._batch(5)
+    x0, t, eps, cond = trainer._batch(5)
+    assert cond == {}  # vdm's demo net is unconditional
     g = seeded(0, 5, 7)
     torch.testing.assert_close(t, torch.sigmoid(torch.randn(2, generator=g)), rtol=0, atol=0)
     # the loss is the MSE of the velocity ε − x0 at z = (1 − t) x0 + t ε, computed here independently
