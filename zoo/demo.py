@@ -49,7 +49,6 @@ def run_demo(out: str | Path = "demo_out", *, steps: int | None = None, seed: in
     split and evaluated on its held-out validation split (zoo.data.VideoFolder).
     """
     import zoo
-    from components.diffusion import extend_video
     from zoo.data import SyntheticVideos, data_source
     from zoo.export import save_gif, save_png_strip
     from zoo.metrics import (
@@ -142,9 +141,9 @@ def run_demo(out: str | Path = "demo_out", *, steps: int | None = None, seed: in
     extended = {}
     for method in ("reconstruction", "replacement"):
         with torch.no_grad():
-            video = extend_video(pipe.denoiser, truth[:, :, :frames], new_frames=new, context_frames=context,
-                                 window=frames, sampler=pipe.sampler, sigmas=sigmas, guidance=method,
-                                 weight=plan["guidance_weight"], generator=torch.Generator().manual_seed(seed + 3))
+            video = pipe.extend(truth[:, :, :frames], new_frames=new, context_frames=context, window=frames,
+                                steps=len(sigmas) - 1, guidance=method, weight=plan["guidance_weight"],
+                                generator=torch.Generator().manual_seed(seed + 3))
         extended[method] = video.clamp(-1, 1)
         extension[method] = {"seam_error": seam_error(extended[method], truth, frames),
                              "continuation_mse": seam_error(extended[method], truth, frames, width=new),

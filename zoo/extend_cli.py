@@ -49,7 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     import zoo
-    from components.diffusion import extend_video
 
     if not hasattr(zoo, "create_pipeline"):
         raise ValueError("zoo extend needs zoo.create_pipeline, which this installation lacks")
@@ -76,21 +75,16 @@ def main(args: argparse.Namespace) -> int:
 
         load_weights(pipe.model, args.checkpoint)
     pipe.model.to(device).eval()
-    sigmas = pipe.schedule.sigmas(args.steps or pipe.sampling.steps).to(device)
     generator = torch.Generator(device).manual_seed(args.seed)
     c, _, h, w = pipe.sample_shape
     t0 = time.perf_counter()
+    first = None  # None: pipe.extend samples the first window from noise
     if args.data:
         from zoo.data import data_source
 
         first = data_source(args.data, channels=c, frames=frames, size=h, split="validation").all_clips(1).to(device)
-    else:
-        noise = torch.randn(1, c, frames, h, w, generator=generator, device=device) * sigmas[0]
-        with torch.no_grad():
-            first = pipe.sampler(pipe.denoiser, noise, sigmas, generator=generator)
-    video = extend_video(pipe.denoiser, first, new_frames=args.extend_by, context_frames=args.context,
-                         window=frames, sampler=pipe.sampler, sigmas=sigmas, guidance=args.guidance,
-                         weight=args.weight, generator=generator)
+    video = pipe.extend(first, new_frames=args.extend_by, context_frames=args.context, window=frames,
+                        steps=args.steps, guidance=args.guidance, weight=args.weight, generator=generator)
     path = save_video(video.float().cpu(), args.out, fps=args.fps)
     weights = args.checkpoint or "random init (no --checkpoint)"
     print(f"wrote {path}: {frames} + {args.extend_by} frames of {args.name}/{preset} ({args.guidance}, context "

@@ -231,6 +231,32 @@ class Pipeline:
             self.model.train(was_training)
         return self.decode(out) if decode else out.to(dtype)
 
+    @torch.no_grad()
+    def extend(self, video: Tensor | None = None, *, new_frames: int, context_frames: int, steps: int | None = None,
+               guidance: str = "reconstruction", weight: float = 9.0, window: int | None = None, seed: int = 0,
+               batch_size: int = 1, generator: torch.Generator | None = None, **cond) -> Tensor:
+        """``video`` ``(B, C, T, H, W)`` (model space) extended by ``new_frames`` frames, ``window − context_frames``
+        per sampler run (``components.diffusion.extend_video``: reconstruction or replacement guidance on the last
+        ``context_frames`` frames), with this pipeline's denoiser, sampler and σ grid; ``window`` frames per run (default
+        the preset's frame count). ``video=None`` samples the first window from noise first, through ``__call__`` (the one way from
+        noise). ``cond`` goes to the model at every call."""
+        from components.diffusion.extension import extend_video
+
+        device = next(self.model.parameters()).device
+        generator = generator or torch.Generator(device=device).manual_seed(seed)
+        window = window or self.sample_shape[1]
+        if video is None:
+            video = self(num_frames=window, steps=steps, batch_size=batch_size, generator=generator, guidance=False,
+                         **cond)
+        sigmas = self.objective.sigmas(steps, device)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return extend_video(self.denoiser, video.to(device), new_frames=new_frames, context_frames=context_frames,
+                                window=window, sampler=self.sampler, sigmas=sigmas, guidance=guidance,
+                                weight=weight, generator=generator, extra_args=cond)
+        finally:
+            self.model.train(was_training)
 
 def _declared_encoders(recipe: Recipe | None) -> dict[str, tuple[str, dict]]:
     """``Recipe.encoders`` normalised to keyword -> (registry key, constructor keywords)."""

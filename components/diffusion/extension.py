@@ -21,29 +21,8 @@ __all__ = ["extend_video"]
 GUIDANCE = ("reconstruction", "replacement")
 
 
-def _parts(denoiser_or_pipeline, sampler, sigmas, window):
-    """(denoiser, sampler, sigmas, window, shape) from a bare denoiser or a ``zoo`` pipeline (duck-typed)."""
-    obj = denoiser_or_pipeline
-    shape = None
-    if all(hasattr(obj, a) for a in ("denoiser", "sampler", "schedule", "sample_shape")):
-        steps = getattr(getattr(obj, "sampling", None), "steps", 50)
-        sampler = sampler if sampler is not None else obj.sampler
-        sigmas = sigmas if sigmas is not None else obj.schedule.sigmas(int(steps))
-        shape = tuple(obj.sample_shape)  # (C, T, H, W)
-        window = window if window is not None else shape[1]
-        obj = obj.denoiser
-    if not callable(obj):
-        raise ValueError(f"extend_video: denoiser_or_pipeline must be a denoiser D(x, sigma, **cond) or a pipeline, "
-                         f"got {type(obj).__name__}")
-    if isinstance(sampler, str | dict):
-        sampler = build(sampler)
-    if sampler is None or sigmas is None:
-        raise ValueError("extend_video: sampler and sigmas are needed with a bare denoiser (a pipeline supplies them)")
-    return obj, sampler, torch.as_tensor(sigmas), window, shape
-
-
 def extend_video(
-    denoiser_or_pipeline,
+    denoiser: Callable,
     video: Tensor | None = None,
     *,
     new_frames: int,
@@ -56,16 +35,17 @@ def extend_video(
     generator: torch.Generator | None = None,
     extra_args: dict | None = None,
     batch_size: int = 1,
+    shape: tuple[int, int, int, int] | None = None,
 ) -> Tensor:
     """Extend ``video`` (``B C T H W``) by ``new_frames`` frames, ``window − context_frames`` per sampler run.
 
     Args:
-        denoiser_or_pipeline: D(x, sigma, **cond) -> x0 (VE), or a ``zoo`` pipeline (its denoiser, sampler, σ grid
-            and frame count are the defaults).
-        video: the clip to extend; None generates the first ``window`` frames from noise first (a pipeline gives
-            the shape; ``batch_size`` clips).
+        denoiser: D(x, sigma, **cond) -> x0 (VE). (A ``zoo`` pipeline extends with ``pipe.extend``, which fills in
+            its denoiser, sampler, σ grid and frame count.)
+        video: the clip to extend; None generates the first ``window`` frames from noise first (``batch_size``
+            clips of ``shape`` = (C, T, H, W), T the window).
         new_frames: frames to append. context_frames: known frames per window (the last ones generated so far).
-        window: frames per sampler run, the model's frame count (default: the pipeline's, else ``video``'s T).
+        window: frames per sampler run, the model's frame count (default: ``shape``'s T, else ``video``'s).
         sampler: a sampler (``build("sampler/ddim")``) or its key; sigmas: its decreasing grid.
         guidance: ``"reconstruction"`` (weight w_r) or ``"replacement"``.
         generator: noise for the start of every window and for the replacement of the known frames.
@@ -76,10 +56,18 @@ def extend_video(
     where = "extend_video"
     if guidance not in GUIDANCE:
         raise ValueError(f"{where}: guidance must be one of {GUIDANCE}, got {guidance!r}")
-    denoiser, sampler, sigmas, window, shape = _parts(denoiser_or_pipeline, sampler, sigmas, window)
+    if not callable(denoiser):
+        raise ValueError(f"{where}: denoiser must be a denoiser D(x, sigma, **cond), got {type(denoiser).__name__}")
+    if isinstance(sampler, str | dict):
+        sampler = build(sampler)
+    if sampler is None or sigmas is None:
+        raise ValueError(f"{where}: sampler and sigmas are needed (a zoo pipeline's pipe.extend supplies them)")
+    sigmas = torch.as_tensor(sigmas)
+    if window is None and shape is not None:
+        window = shape[1]
     if video is None:
         if shape is None:
-            raise ValueError(f"{where}: video=None (generate from scratch) needs a pipeline to give the shape")
+            raise ValueError(f"{where}: video=None (generate from scratch) needs shape=(C, T, H, W)")
         c, _, h, w = shape
         x = draw((batch_size, c, window, h, w), like=sigmas.float(), generator=generator) * sigmas[0]
         with torch.no_grad():

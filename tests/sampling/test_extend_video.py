@@ -41,10 +41,22 @@ def test_extend_a_pipeline_from_scratch():
     zoo = pytest.importorskip("zoo")
     torch.manual_seed(0)
     pipe = zoo.create_pipeline("vdm", "tiny")
-    out = extend_video(pipe, None, new_frames=3, context_frames=2, sigmas=pipe.schedule.sigmas(2), weight=2.0,
-                       generator=torch.Generator().manual_seed(0))
+    out = pipe.extend(None, new_frames=3, context_frames=2, steps=2, weight=2.0, seed=0)
     c, t, h, w = pipe.sample_shape
     assert out.shape == (1, c, t + 3, h, w) and torch.isfinite(out).all()
+    # the first window is the pipeline's own sample from the same generator: one way to sample from noise
+    first = pipe(steps=2, generator=torch.Generator().manual_seed(0), guidance=False)
+    torch.testing.assert_close(out[:, :, :t], first)
+
+
+def test_a_bare_denoiser_generates_from_scratch_with_a_shape():
+    out = extend_video(AR1GaussianDenoiser(0.9), None, shape=(1, 4, 1, 4), new_frames=2, context_frames=2,
+                       sampler="sampler/euler", sigmas=karras_sigmas(4, 0.01, 20.0),
+                       generator=torch.Generator().manual_seed(0))
+    assert out.shape == (1, 1, 6, 1, 4) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match=r"video=None \(generate from scratch\) needs shape"):
+        extend_video(AR1GaussianDenoiser(0.9), None, new_frames=2, context_frames=2, sampler="sampler/euler",
+                     sigmas=karras_sigmas(4, 0.01, 20.0))
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
