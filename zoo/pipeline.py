@@ -137,13 +137,15 @@ class Pipeline:
     @torch.no_grad()
     def encode(self, *, prompt=None, image=None, video=None, batch: int = 1, num_frames: int | None = None,
                height: int | None = None, width: int | None = None, resize: bool = False,
-               generator: torch.Generator | None = None) -> dict:
+               generator: torch.Generator | None = None, skip: tuple[str, ...] = ()) -> dict:
         """User inputs to the net's conditioning keywords through the recipe's encoders (``Recipe.encoders``).
 
         ``prompt``: a string or list of strings; ``image``: a PIL image, image path or ``(B, 3, H, W)`` tensor in
         [-1, 1]; ``video``: a video file path, a list of frames or ``(B, 3, T, H, W)``. Images and videos must have
         the pixel size the model samples (H·f, W·f for a latent recipe): else a ValueError naming both sizes, unless
-        ``resize``. An input no encoder takes, or a missing one an encoder needs, is a ValueError naming both."""
+        ``resize``. An input no encoder takes, or a missing one an encoder needs, is a ValueError naming both.
+        ``skip``: keywords given as raw tensors (their encoders are not run and need no input). Each encoder runs once,
+        however many keywords it feeds."""
         from components.conditioning.images import as_image, as_video, fit
 
         _, t, h, w = self.sample_shape
@@ -172,18 +174,21 @@ class Pipeline:
                 given["video"] = fit(given["video"], size, "video", resize=resize)
             if given["video"].shape[0] == 1 and batch > 1:
                 given["video"] = given["video"].expand(batch, -1, -1, -1, -1)
-        cond = {}
+        cond, outputs = {}, {}
         for keyword, (key, _) in declared.items():
+            if keyword in skip:
+                continue
             module = encoders[key]
             need = _user_inputs(module)
             missing = [n for n in need if n not in given]
             if missing:
                 raise ValueError(f"{name} needs {', '.join(missing)} for its {keyword!r} conditioning ({key}); "
                                  f"got {', '.join(sorted(given)) or 'nothing'}")
-            extra = dict(num_frames=t, batch=batch, autoencoder=self.autoencoder, generator=generator)
-            params = __import__("inspect").signature(module.forward).parameters
-            out = module(*(given[n] for n in need), **{k: v for k, v in extra.items() if k in params})
-            cond[keyword] = out[keyword]
+            if key not in outputs:  # an encoder feeding several keywords (SVD's image) runs once
+                extra = dict(num_frames=t, batch=batch, autoencoder=self.autoencoder, generator=generator)
+                params = __import__("inspect").signature(module.forward).parameters
+                outputs[key] = module(*(given[n] for n in need), **{k: v for k, v in extra.items() if k in params})
+            cond[keyword] = outputs[key][keyword]
         return cond
 
     def null_condition(self, cond: dict) -> dict:
@@ -217,7 +222,7 @@ class Pipeline:
         x = self.objective.start(noise, sigmas)
         if prompt is not None or image is not None or video is not None:
             cond = {**self.encode(prompt=prompt, image=image, video=video, batch=batch_size, num_frames=t, height=h,
-                                  width=w, resize=resize, generator=generator), **cond}
+                                  width=w, resize=resize, generator=generator, skip=tuple(cond)), **cond}
         use_guidance = self.guidance is not None and bool(cond) and guidance is not False
         if use_guidance:
             denoiser, extra = self.guidance, {**cond, "uncond": self.null_condition(cond)}

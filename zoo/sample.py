@@ -166,7 +166,7 @@ def main(args: argparse.Namespace) -> int:
     video = pipe(num_frames=t, steps=args.steps, seed=args.seed, batch_size=args.num, height=h, width=w,
                  progress=not args.no_progress, decode=True, **cond)
     path = save_video(video.float().cpu(), args.out, fps=args.fps)
-    weights = args.checkpoint or "random init (no --checkpoint)"
+    weights = args.checkpoint or (f"--weights {args.weights}" if args.weights else "random init (no --checkpoint)")
     print(f"wrote {path}: {args.num} x {tuple(video.shape[1:])} from {args.name}/{preset} [{weights}] in "
           f"{time.perf_counter() - t0:.1f}s")
     return 0

@@ -67,6 +67,23 @@ def test_prompt_through_the_pipeline_equals_its_context():
     torch.testing.assert_close(a, b)
 
 
+def test_an_encoder_feeding_several_keywords_runs_once_and_raw_keywords_need_no_input():
+    svd = zoo.create_pipeline("svd", "tiny")
+    encoder = svd.encoders()["conditioning/svd_image"]
+    calls = []
+    handle = encoder.register_forward_hook(lambda *args: calls.append(1))
+    cond = svd.encode(image=torch.zeros(1, 3, 16, 16))
+    handle.remove()
+    assert set(cond) == {"context", "added_cond", "concat"} and len(calls) == 1
+    # ControlVideo: a raw control map replaces its encoder's input; only the prompt is encoded
+    control = zoo.create_pipeline("controlvideo", "tiny")
+    edges = control.example_conditioning(1)["control"]
+    with pytest.raises(ValueError, match="needs video for its 'control' conditioning"):
+        control.encode(prompt="a cat")
+    assert set(control.encode(prompt="a cat", skip=("control",))) == {"context"}
+    assert torch.isfinite(control(steps=1, prompt="a cat", control=edges)).all()
+
+
 def test_pil_image_and_video_file_inputs(tmp_path):
     svd = zoo.create_pipeline("svd", "tiny")
     image = Image.fromarray((np.random.default_rng(0).random((16, 16, 3)) * 255).astype("uint8"))

@@ -9,6 +9,7 @@ from . import (
     svd,  # noqa: F401, E402  (registers the UNetSpatioTemporalConditionModel converter)
     unet2d,  # noqa: F401, E402  (registers the UNet2DConditionModel converter)
     unet3d,  # noqa: F401, E402  (registers the UNet3DConditionModel converter)
+    vae_image,  # noqa: F401, E402  (registers the AutoencoderKL converter)
     vae_temporal,  # noqa: F401, E402  (registers the AutoencoderKLTemporalDecoder converter)
 )
 from .common import CONVERTERS, RenameTable, from_diffusers, register_converter, rename_state_dict
