@@ -15,6 +15,7 @@ import functools
 import inspect
 import json
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -210,16 +211,36 @@ def _json_default(value: Any) -> Any:
     )
 
 
+#: Keys renamed when a kind was split, old -> new: still resolved, with a ``DeprecationWarning``, for one release.
+RENAMED = {
+    "parameterization/edm": "preconditioning/edm",
+    "parameterization/edm_v": "preconditioning/edm_v",
+    **{f"guidance/{name}": f"wrapper/{name}" for name in
+       ("multidiffusion", "masked_conditioning", "interleaved_smoother", "replacement", "reconstruction")},
+}
+
+
+def _current(key: str) -> str:
+    new = RENAMED.get(key)
+    if new is None:
+        return key
+    warnings.warn(f"component key {key!r} is now {new!r} (EDM preconditionings and the denoiser wrappers that are "
+                  f"not guidance have kinds of their own); the old key will be removed in the next release",
+                  DeprecationWarning, stacklevel=3)
+    return new
+
+
 def has_component(key: str) -> bool:
-    return key in _REGISTRY
+    return key in _REGISTRY or key in RENAMED
 
 
 def get_component(key: str) -> ComponentEntry:
-    """The entry for ``key``; ``UnknownComponentError`` with suggestions when it does not exist."""
+    """The entry for ``key``; ``UnknownComponentError`` with suggestions when it does not exist. A renamed key
+    (``RENAMED``) gives its new entry with a ``DeprecationWarning``."""
     if not isinstance(key, str):
         raise TypeError(f"get_component: key must be a string 'kind/name', got {type(key).__name__}")
     try:
-        return _REGISTRY[key]
+        return _REGISTRY[_current(key)]
     except KeyError:
         close = difflib.get_close_matches(key, list(_REGISTRY), n=3, cutoff=0.5)
         if not close:  # fall back to same-name entries of other kinds ("temporal" -> "attention/temporal")

@@ -154,3 +154,20 @@ def test_modules_build_on_meta_without_memory():
     m = components.build("attention/spacetime", dim=4096, num_heads=32, device="meta")
     assert all(p.is_meta for p in m.parameters())
     assert "device" not in m.to_config()
+
+
+def test_renamed_keys_still_build_with_a_deprecation_warning():
+    import warnings
+
+    from components.registry import RENAMED
+
+    for old, new in RENAMED.items():
+        assert components.has_component(new) and old not in components.list_components()
+        with pytest.warns(DeprecationWarning, match=f"{old!r} is now {new!r}"):
+            entry = components.get_component(old)
+        assert entry is components.get_component(new)
+    with pytest.warns(DeprecationWarning):
+        old = components.build("parameterization/edm_v")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new key warns about nothing
+        assert type(old) is type(components.build("preconditioning/edm_v"))

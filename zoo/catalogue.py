@@ -21,7 +21,7 @@ _KIND_PAGES = {
     "block": "blocks.md", "net": "../recipes.md",
     "schedule": "../diffusion.md", "parameterization": "../diffusion.md", "preconditioning": "../diffusion.md",
     "weighting": "../diffusion.md", "denoiser": "../diffusion.md", "sampler": "../diffusion.md",
-    "guidance": "../diffusion.md", "timesteps": "../diffusion.md",
+    "guidance": "../diffusion.md", "timesteps": "../diffusion.md", "wrapper": "../sampling.md",
 }
 
 

@@ -7,7 +7,7 @@ attention (``attention/fully_cross_frame``: each frame's tokens attend to all fr
 [V-code]). Training-free: the ControlNet is SD 1.5's (openpose / depth / canny), 361,279,120 parameters [C].
 ``model(x, t, context=..., control=...)`` with ``control`` ``(B, 3, T, 8·H, 8·W)`` (one map per frame).
 Same initial noise for all frames, the interleaved-frame smoother (steps i = 30, 31 of 50) and the hierarchical
-long-video sampler are sampling-time techniques (``guidance/interleaved_smoother``, ``sampler/hierarchical``).
+long-video sampler are sampling-time techniques (``wrapper/interleaved_smoother``, ``sampler/hierarchical``).
 """
 
 from __future__ import annotations

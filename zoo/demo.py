@@ -6,7 +6,7 @@ Steps (CPU, minutes; ``--quick`` is a ~20-second smoke version):
 2. train it on the embedded synthetic data (``zoo.data``) with ``zoo.train.Trainer``;
 3. sample clips from the trained (EMA) and the untrained weights with the recipe's sampler;
 4. extend held-out clips by ``window − context`` frames with reconstruction guidance and, for comparison, with
-   replacement (``components.diffusion.extend_video`` with ``guidance/reconstruction`` / ``guidance/replacement``), and compare the new frames with the true continuation;
+   replacement (``components.diffusion.extend_video`` with ``wrapper/reconstruction`` / ``wrapper/replacement``), and compare the new frames with the true continuation;
 5. write GIFs, a PNG strip, the checkpoint and ``report.json`` to ``--out``; print a summary.
 
 One temporal-coherence metric (``zoo.metrics.temporal_coherence``) is computed the same way for real clips, the

@@ -12,7 +12,7 @@ embedding, alpha merge). Conditioning (papers.md §10.1, [V-code]):
 * ``added_cond`` ``(B, 3)``: ``(fps_id, motion_bucket_id, cond_aug)``, each a 256-wide sinusoid, MLP 768 → 1280
   (``embed/micro_cond``), added to the timestep embedding.
 
-The network is EDM-preconditioned with SVD's v-scaling (``parameterization/edm_v``: c_noise = ¼ ln σ is the ``t`` the
+The network is EDM-preconditioned with SVD's v-scaling (``preconditioning/edm_v``: c_noise = ¼ ln σ is the ``t`` the
 net sees, ``time_scale=1``) and sampled with Euler on the Karras σ grid (σ_max 700) with per-frame linear guidance.
 """
 
@@ -49,7 +49,7 @@ TINY = svd_unet(base=32, mults=(1, 2), blocks=1, head_dim=16, context_dim=16, mi
 # sgm EulerEDMSampler + EDMDiscretization(σ_min 0.002, σ_max 700, ρ 7) + LinearPredictionGuider [V-code]
 _SAMPLING = Sampling(
     schedule="schedule/edm", schedule_kwargs={"sigma_min": 0.002, "sigma_max": 700.0, "rho": 7.0},
-    parameterization="parameterization/edm_v", sampler="sampler/euler", steps=25,
+    parameterization="preconditioning/edm_v", sampler="sampler/euler", steps=25,
     guidance="guidance/cfg_per_frame", guidance_kwargs={"min_scale": 1.0, "max_scale": 2.5},
     uncond_keep=("added_cond",))
 _TINY_SAMPLING = dict(steps=2)

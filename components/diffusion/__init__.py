@@ -1,7 +1,9 @@
-"""Diffusion math: schedules, forward process, parameterizations, weightings, denoisers, samplers, guidance.
+"""Diffusion math: schedules, forward process, parameterizations and preconditionings, weightings, denoisers, samplers,
+guidance and the other denoiser wrappers.
 
 Importing this package registers every entry (``schedule/*``, ``forward/*``, ``parameterization/*``,
-``weighting/*``, ``timesteps/*``, ``denoiser/*``, ``sampler/*``, ``guidance/*``). See docs/diffusion.md; the sampling-time video
+``preconditioning/*``, ``weighting/*``, ``timesteps/*``, ``denoiser/*``, ``sampler/*``, ``guidance/*``,
+``wrapper/*``). See docs/diffusion.md; the sampling-time video
 techniques (reconstruction guidance, extension, MultiDiffusion, Text2Video-Zero, ControlVideo, Tune-A-Video
 editing, masked conditioning) are in docs/sampling.md.
 """

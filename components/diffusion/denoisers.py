@@ -159,17 +159,17 @@ def vp_denoiser(model: Callable | None = None, schedule="schedule/cosine", param
 
 @register(
     "denoiser", "edm", paper="Karras et al. 2022 (EDM); Blattmann et al. 2023 (SVD)",
-    tiny={"model": _toy_network, "preconditioning": "parameterization/edm_v"}, inputs=_video_inputs,
+    tiny={"model": _toy_network, "preconditioning": "preconditioning/edm_v"}, inputs=_video_inputs,
     bad_inputs=[BadInput(match="preconditioning must be", init={"preconditioning": "parameterization/v"})],
 )
-def edm_denoiser(model: Callable | None = None, preconditioning="parameterization/edm") -> EDMDenoiser:
+def edm_denoiser(model: Callable | None = None, preconditioning="preconditioning/edm") -> EDMDenoiser:
     """Wrap an EDM-preconditioned network ``model(c_in x, c_noise, **cond)`` as D(x, sigma, **cond) -> x0.
 
-    ``preconditioning``: ``parameterization/edm`` (σ_data configurable) or ``parameterization/edm_v`` (SVD).
+    ``preconditioning``: ``preconditioning/edm`` (σ_data configurable) or ``preconditioning/edm_v`` (SVD).
     """
     pre = resolve(preconditioning, "parameterization")
     if not hasattr(pre, "coefficients"):
-        raise ValueError(f"denoiser/edm: preconditioning must be parameterization/edm or parameterization/edm_v, "
+        raise ValueError(f"denoiser/edm: preconditioning must be preconditioning/edm or preconditioning/edm_v, "
                          f"got {preconditioning!r}")
     den = EDMDenoiser(model, pre)
     den._component_config = {"type": "denoiser/edm", "preconditioning": config_of(pre)}

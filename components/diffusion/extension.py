@@ -1,7 +1,7 @@
 """Long videos from a fixed-length model by autoregressive extension (VDM §3.1 / §4.3.3, "E8").
 
 Generate a window of frames, then repeatedly sample a new window whose first ``context_frames`` frames are the last
-frames generated so far (known) with ``guidance/reconstruction`` or ``guidance/replacement``; keep its new frames.
+frames generated so far (known) with ``wrapper/reconstruction`` or ``wrapper/replacement``; keep its new frames.
 VDM reports FVD 136.2 (reconstruction) vs 451.5 (replacement) for 64-frame extensions (papers.md §3.3).
 """
 
@@ -88,7 +88,7 @@ def extend_video(
     while out.shape[2] < t0 + new_frames:
         known = torch.zeros(b, c, window, h, w, device=video.device, dtype=torch.float32)
         known[:, :, :context_frames] = out[:, :, -context_frames:]
-        wrapped = build(f"guidance/{guidance}", denoiser=denoiser, known=known, mask=mask, generator=generator,
+        wrapped = build(f"wrapper/{guidance}", denoiser=denoiser, known=known, mask=mask, generator=generator,
                         **knobs)
         x = draw(known.shape, like=known, generator=generator) * sigmas[0].to(known)
         with torch.no_grad():  # reconstruction guidance takes its gradient with grad enabled locally

@@ -38,7 +38,7 @@ def mask_channels(known: Tensor, mask: Tensor) -> Tensor:
 class MaskedConditioning:
     """Denoiser wrapper feeding c_S through ``keyword`` (default ``concat``); see ``masked_conditioning``."""
 
-    key = "guidance/masked_conditioning"
+    key = "wrapper/masked_conditioning"
 
     def __init__(self, denoiser, known, mask, scale: float, keyword: str) -> None:
         if not keyword.isidentifier():
@@ -83,7 +83,7 @@ def _inputs(cfg, batch=2, generator=None):
     return (x, sigma), {"known": known, "mask": mask}
 
 
-@register("guidance", "masked_conditioning",
+@register("wrapper", "masked_conditioning",
           paper="Blattmann et al. 2023 (Video LDM), prediction / interpolation models; Singer et al. 2022 (Make-A-Video)",
           tiny={"denoiser": toy_video_denoiser, "scale": 2.0}, inputs=_inputs,
           bad_inputs=[BadInput(match="mask of shape", inputs=lambda cfg: (_inputs(cfg)[0], {
@@ -98,5 +98,5 @@ def masked_conditioning(denoiser: Callable | None = None, known: Tensor | None =
     ``(1, 1, T, 1, 1)``); the model must take ``C + 1`` concat channels (``net/space_time_unet(concat_channels=C+1)``).
     """
     g = MaskedConditioning(denoiser, known, mask, scale, keyword)
-    g._component_config = {"type": "guidance/masked_conditioning", "scale": g.scale, "keyword": keyword}
+    g._component_config = {"type": "wrapper/masked_conditioning", "scale": g.scale, "keyword": keyword}
     return g

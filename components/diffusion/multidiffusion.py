@@ -50,7 +50,7 @@ def _stack(values: list) -> object:
 class MultiDiffusion:
     """Denoiser wrapper averaging x0 over overlapping temporal windows; see ``multidiffusion``."""
 
-    key = "guidance/multidiffusion"
+    key = "wrapper/multidiffusion"
 
     def __init__(self, denoiser: Callable | None, window: int, stride: int, window_batch: int | None) -> None:
         window_starts(window, window, stride, self.key)  # checks window and stride
@@ -90,7 +90,7 @@ def _inputs(cfg, batch=2, generator=None):
     return (x, sigma), {"context": torch.randn(batch, 4, generator=generator)}
 
 
-@register("guidance", "multidiffusion", paper="Bar-Tal et al. 2024 (Lumiere) §3.2; Bar-Tal et al. 2023 (MultiDiffusion)",
+@register("wrapper", "multidiffusion", paper="Bar-Tal et al. 2024 (Lumiere) §3.2; Bar-Tal et al. 2023 (MultiDiffusion)",
           tiny={"denoiser": toy_video_denoiser, "window": 3, "stride": 2}, inputs=_inputs,
           bad_inputs=[BadInput(match="window=3 is larger than the sample's T=2",
                                inputs=lambda cfg: ((torch.zeros(2, 3, 2, 2, 2), torch.ones(2)), {})),
@@ -106,14 +106,14 @@ def multidiffusion(denoiser: Callable | None = None, window: int = 16, stride: i
     window, the memory of one window). 5-D conditioning (and per-frame σ) is sliced per window.
     """
     g = MultiDiffusion(denoiser, window, stride, window_batch)
-    g._component_config = {"type": "guidance/multidiffusion", "window": g.window, "stride": g.stride,
+    g._component_config = {"type": "wrapper/multidiffusion", "window": g.window, "stride": g.stride,
                             "window_batch": window_batch}
     return g
 
 
 def sample_windows(denoiser: Callable, x: Tensor, sigmas: Tensor, *, sampler: Callable, window: int, stride: int,
                    window_batch: int | None = 1, **sampler_kwargs) -> Tensor:
-    """Sample a video longer than the model's ``window`` frames: ``sampler`` over ``guidance/multidiffusion``.
+    """Sample a video longer than the model's ``window`` frames: ``sampler`` over ``wrapper/multidiffusion``.
 
     ``x`` ``(B, C, T, H, W)`` at ``sigmas[0]``; the model is called window by window (``window_batch=1``).
     """

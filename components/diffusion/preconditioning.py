@@ -54,7 +54,7 @@ _BAD = [BadInput(match="pred and x must have the same shape",
                  inputs=lambda cfg: ((torch.zeros(2, 3), torch.zeros(2, 5), torch.ones(2)), {}))]
 
 
-@register("parameterization", "edm", paper="Karras et al. 2022 (EDM), Table 1", tiny={"sigma_data": 0.5},
+@register("preconditioning", "edm", paper="Karras et al. 2022 (EDM), Table 1", tiny={"sigma_data": 0.5},
           inputs=_inputs, bad_inputs=[*_BAD, BadInput(match="sigma_data must be positive",
                                                       init={"sigma_data": 0.0})])
 class EDMPreconditioning(Preconditioning):
@@ -63,7 +63,7 @@ class EDMPreconditioning(Preconditioning):
     Called as ``(pred, x, sigma) -> x0`` with x ``(B, ...)`` and sigma scalar or ``(B,)``.
     """
 
-    key = "parameterization/edm"
+    key = "preconditioning/edm"
 
     def __init__(self, sigma_data: float = 0.5) -> None:
         if not sigma_data > 0:
@@ -76,7 +76,7 @@ class EDMPreconditioning(Preconditioning):
         return sd2 / norm.square(), sigma * self.sigma_data / norm, 1 / norm, 0.25 * torch.log(sigma)
 
 
-@register("parameterization", "edm_v", paper="Blattmann et al. 2023 (SVD), VScalingWithEDMcNoise", tiny={},
+@register("preconditioning", "edm_v", paper="Blattmann et al. 2023 (SVD), VScalingWithEDMcNoise", tiny={},
           inputs=_inputs, bad_inputs=_BAD)
 class EDMVPreconditioning(Preconditioning):
     """SVD's v-with-EDM-c_noise: c_skip = 1/(σ²+1), c_out = −σ/sqrt(σ²+1), c_in = 1/sqrt(σ²+1), c_noise = ln(σ)/4.
@@ -84,7 +84,7 @@ class EDMVPreconditioning(Preconditioning):
     With these, F predicts the VP v-target α n − s x0 (α = 1/sqrt(1+σ²), s = σ α), papers.md §10.1.
     """
 
-    key = "parameterization/edm_v"
+    key = "preconditioning/edm_v"
 
     def _coefficients(self, sigma):
         norm = (sigma.square() + 1).sqrt()

@@ -44,7 +44,7 @@ RESIZE_MODES = ("bilinear", "bicubic", "area", "nearest")
 class Replacement:
     """Replacement conditioning (VDM §3.1); see the module docstring and ``replacement``."""
 
-    key = "guidance/replacement"
+    key = "wrapper/replacement"
 
     def __init__(self, denoiser: Callable | None, known: Tensor | None, mask: Tensor | None,
                  generator: torch.Generator | None, noise_sampler: Callable[[int], Tensor] | None) -> None:
@@ -91,7 +91,7 @@ class Replacement:
 class ReconstructionGuidance(Replacement):
     """Reconstruction guidance (VDM E9), temporal or super-resolution form; see ``reconstruction``."""
 
-    key = "guidance/reconstruction"
+    key = "wrapper/reconstruction"
 
     def __init__(self, denoiser, known, mask, generator, noise_sampler, weight: float,
                  downsample: Callable | str | None) -> None:
@@ -184,7 +184,7 @@ _BAD = [BadInput(match="mask of shape", inputs=_bad_mask, why="mask not broadcas
         BadInput(match="known must have the shape", inputs=_bad_known, why="known of another frame count")]
 
 
-@register("guidance", "replacement", paper="Ho et al. 2022 (VDM) §3.1, replacement method",
+@register("wrapper", "replacement", paper="Ho et al. 2022 (VDM) §3.1, replacement method",
           tiny={"denoiser": toy_video_denoiser, "noise_sampler": _fixed_noise}, inputs=_inputs, bad_inputs=_BAD)
 def replacement(denoiser: Callable | None = None, known: Tensor | None = None, mask: Tensor | None = None, *,
                 generator: torch.Generator | None = None,
@@ -197,11 +197,11 @@ def replacement(denoiser: Callable | None = None, known: Tensor | None = None, m
     ``torch.randn`` from the generator.
     """
     g = Replacement(denoiser, known, mask, generator, noise_sampler)
-    g._component_config = {"type": "guidance/replacement"}
+    g._component_config = {"type": "wrapper/replacement"}
     return g
 
 
-@register("guidance", "reconstruction", paper="Ho et al. 2022 (VDM) §3.1, reconstruction guidance (E9)",
+@register("wrapper", "reconstruction", paper="Ho et al. 2022 (VDM) §3.1, reconstruction guidance (E9)",
           tiny={"denoiser": toy_video_denoiser, "weight": 2.0, "noise_sampler": _fixed_noise}, inputs=_inputs,
           bad_inputs=[*_BAD, BadInput(match="downsample must be", init={"downsample": "lanczos"}),
                       BadInput(match="weight must be", init={"weight": -1.0})])
@@ -217,8 +217,8 @@ def reconstruction(denoiser: Callable | None = None, known: Tensor | None = None
     and the guidance is x̃ = x̂ − (w_r/2) ∇_x ‖x_a − down(x̂)‖² on every entry (spatial super-resolution).
     """
     if not weight >= 0:
-        raise ValueError(f"guidance/reconstruction: weight must be >= 0 (w_r), got {weight}")
-    down, down_cfg = _resolve_downsample(downsample, "guidance/reconstruction")
+        raise ValueError(f"wrapper/reconstruction: weight must be >= 0 (w_r), got {weight}")
+    down, down_cfg = _resolve_downsample(downsample, "wrapper/reconstruction")
     g = ReconstructionGuidance(denoiser, known, mask, generator, noise_sampler, weight, down)
-    g._component_config = {"type": "guidance/reconstruction", "weight": g.weight, "downsample": down_cfg}
+    g._component_config = {"type": "wrapper/reconstruction", "weight": g.weight, "downsample": down_cfg}
     return g

@@ -59,7 +59,7 @@ def smooth_frames(x0: Tensor, parity: int, interpolator: Callable[[Tensor, Tenso
 class InterleavedSmoother:
     """Denoiser wrapper smoothing x̂0 at chosen steps; see ``interleaved_smoother``."""
 
-    key = "guidance/interleaved_smoother"
+    key = "wrapper/interleaved_smoother"
 
     def __init__(self, denoiser, steps, frames, interpolator, keep_eps, sigmas, calls_per_step) -> None:
         if frames not in FRAMES:
@@ -114,7 +114,7 @@ def _inputs(cfg, batch=2, generator=None):
     return (x, torch.rand(batch, generator=generator) + 0.2), {}
 
 
-@register("guidance", "interleaved_smoother", paper="Zhang et al. 2023 (ControlVideo), interleaved-frame smoother",
+@register("wrapper", "interleaved_smoother", paper="Zhang et al. 2023 (ControlVideo), interleaved-frame smoother",
           tiny={"denoiser": toy_video_denoiser, "frames": "odd"}, inputs=_inputs,
           bad_inputs=[BadInput(match="frames must be one of", init={"frames": "all"}),
                       BadInput(match="steps must be None", init={"steps": 3}),
@@ -131,7 +131,7 @@ def interleaved_smoother(denoiser: Callable | None = None, steps: Sequence[int] 
     ``keep_eps`` with ``sigmas`` reproduces ControlVideo's update exactly under Euler / DDIM(η = 0).
     """
     g = InterleavedSmoother(denoiser, steps, frames, interpolator, keep_eps, sigmas, calls_per_step)
-    g._component_config = {"type": "guidance/interleaved_smoother", "steps": g.steps, "frames": frames,
+    g._component_config = {"type": "wrapper/interleaved_smoother", "steps": g.steps, "frames": frames,
                             "interpolator": "linear" if interpolator == "linear" else "callable",
                             "keep_eps": g.keep_eps, "sigmas": g.sigmas, "calls_per_step": g.calls_per_step}
     return g

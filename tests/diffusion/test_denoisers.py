@@ -80,7 +80,7 @@ def test_edm_v_adapter_of_the_exact_v_network_is_the_exact_denoiser():
         eps = (z - alpha * x0) / (sigma * alpha)
         return alpha * eps - sigma * alpha * x0
 
-    den = components.build("denoiser/edm", model=net, preconditioning="parameterization/edm_v")
+    den = components.build("denoiser/edm", model=net, preconditioning="preconditioning/edm_v")
     x = torch.randn(3, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 3
     sigma = torch.tensor([0.05, 1.0, 20.0], dtype=torch.float64)
     expected = components.build("denoiser/gaussian", mean=MEAN.tolist(), cov=COV.tolist())(x, sigma)

@@ -63,7 +63,7 @@ def test_diffusers_prediction_type_names_are_accepted():
 
 @given(zst.sigmas(0.002, 700), zst.seeds())
 def test_edm_coefficients_match_the_closed_form(sigma, seed):
-    pre = components.build("parameterization/edm", sigma_data=0.5)
+    pre = components.build("preconditioning/edm", sigma_data=0.5)
     c_skip, c_out, c_in, c_noise = (float(c) for c in pre.coefficients(torch.tensor(sigma, dtype=torch.float64)))
     assert c_skip == pytest.approx(0.25 / (sigma**2 + 0.25), rel=1e-9)
     assert c_out == pytest.approx(sigma * 0.5 / (sigma**2 + 0.25) ** 0.5, rel=1e-9)
@@ -71,7 +71,7 @@ def test_edm_coefficients_match_the_closed_form(sigma, seed):
     assert c_noise == pytest.approx(0.25 * torch.log(torch.tensor(sigma, dtype=torch.float64)).item(), abs=1e-12)
 
 
-@pytest.mark.parametrize("key", ["parameterization/edm", "parameterization/edm_v"])
+@pytest.mark.parametrize("key", ["preconditioning/edm", "preconditioning/edm_v"])
 def test_edm_target_reproduces_x0_through_to_x0(key):
     x0, n = _data((3, 2, 2, 4, 4), 1, torch.float64)
     sigma = torch.tensor([0.01, 1.0, 50.0], dtype=torch.float64)
@@ -85,5 +85,5 @@ def test_svd_edm_v_network_predicts_the_vp_v_target():
     x0, n = _data((4, 3), 2, torch.float64)
     sigma = torch.tensor([0.1, 1.0, 3.0, 700.0], dtype=torch.float64).reshape(-1, 1)
     alpha = 1 / (1 + sigma**2).sqrt()
-    target = components.build("parameterization/edm_v").target(x0, n, sigma.flatten())
+    target = components.build("preconditioning/edm_v").target(x0, n, sigma.flatten())
     torch.testing.assert_close(target, alpha * n - sigma * alpha * x0)

@@ -46,7 +46,7 @@ def test_video_autoencoder_counts_match_svd_and_sd_vaes():
 
 def test_svd_sampling_defaults_follow_the_official_configs():
     s, xt = zoo.get_recipe("svd").sampling_for("paper"), zoo.get_recipe("svd_xt").sampling_for("paper")
-    assert (s.parameterization, s.sampler, s.steps) == ("parameterization/edm_v", "sampler/euler", 25)
+    assert (s.parameterization, s.sampler, s.steps) == ("preconditioning/edm_v", "sampler/euler", 25)
     assert s.schedule == "schedule/edm" and s.schedule_kwargs["sigma_max"] == 700.0
     assert s.guidance == "guidance/cfg_per_frame" and dict(s.guidance_kwargs) == {"min_scale": 1.0, "max_scale": 2.5}
     assert xt.steps == 30 and dict(xt.guidance_kwargs) == {"min_scale": 1.5, "max_scale": 3.0}

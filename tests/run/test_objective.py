@@ -105,7 +105,7 @@ def test_the_net_sees_the_same_time_and_input_at_the_same_noise_level_in_trainin
         assert 0 <= time_train.min() and time_train.max() <= 999
 
 
-@pytest.mark.parametrize("preconditioning,sigma_data", [("parameterization/edm_v", 1.0), ("parameterization/edm", 0.5)])
+@pytest.mark.parametrize("preconditioning,sigma_data", [("preconditioning/edm_v", 1.0), ("preconditioning/edm", 0.5)])
 def test_the_preconditioned_loss_is_edms_weighted_denoising_loss(preconditioning, sigma_data):
     recipe = zoo.get_recipe("svd")
     recipe = replace(recipe, sampling=recipe.sampling.replace(parameterization=preconditioning))
@@ -145,7 +145,7 @@ TOY = {
     "v, continuous cosine": (Sampling("schedule/cosine", "parameterization/v", "sampler/euler", 8), 0.5),
     "eps, DDPM indices": (Sampling("schedule/linear", "parameterization/eps", "sampler/euler", 8,
                                    time_input="discrete"), 0.3),
-    "EDM preconditioning (SVD)": (Sampling("schedule/edm", "parameterization/edm_v", "sampler/euler", 8), 0.3),
+    "EDM preconditioning (SVD)": (Sampling("schedule/edm", "preconditioning/edm_v", "sampler/euler", 8), 0.3),
     "flow, rectified flow": (Sampling("schedule/rectified_flow", "parameterization/flow", "sampler/euler", 8), 0.5),
 }
 
@@ -222,7 +222,7 @@ def test_bad_objective_inputs_name_what_is_wrong():
     flow_on_cosine = Sampling("schedule/cosine", "parameterization/flow", "sampler/euler", 8)
     with pytest.raises(ValueError, match="parameterization/flow needs schedule/rectified_flow"):
         Objective(_toy_recipe(flow_on_cosine), "tiny")
-    discrete_edm = Sampling("schedule/edm", "parameterization/edm", "sampler/euler", 8, time_input="discrete")
+    discrete_edm = Sampling("schedule/edm", "preconditioning/edm", "sampler/euler", 8, time_input="discrete")
     with pytest.raises(ValueError, match="time_input='discrete' needs a DDPM-table schedule"):
         Objective(_toy_recipe(discrete_edm), "tiny")
     mismatched = Sampling("schedule/cosine", "parameterization/v", "sampler/euler", 8,

@@ -97,6 +97,6 @@ def test_cli_refuses_context_not_below_frames(tmp_path):
 
 
 def test_registry_lists_the_techniques():
-    keys = set(components.list_components("guidance/*")) | set(components.list_components("sampler/*"))
-    assert {"guidance/replacement", "guidance/reconstruction", "guidance/multidiffusion",
-            "guidance/interleaved_smoother", "guidance/masked_conditioning", "sampler/hierarchical"} <= keys
+    keys = set(components.list_components("wrapper/*")) | set(components.list_components("sampler/*"))
+    assert {"wrapper/replacement", "wrapper/reconstruction", "wrapper/multidiffusion",
+            "wrapper/interleaved_smoother", "wrapper/masked_conditioning", "sampler/hierarchical"} <= keys

@@ -24,7 +24,7 @@ def constant_denoiser(value):
 @pytest.mark.parametrize("mode", ["alternate", "odd", "even"])
 def test_linear_in_time_video_is_unchanged(frames, mode):
     video = linear_video(frames)
-    smoother = components.build("guidance/interleaved_smoother", denoiser=constant_denoiser(video), frames=mode)
+    smoother = components.build("wrapper/interleaved_smoother", denoiser=constant_denoiser(video), frames=mode)
     for _ in range(3):
         torch.testing.assert_close(smoother(torch.zeros_like(video), torch.ones(2)), video)
 
@@ -40,7 +40,7 @@ def test_odd_frames_become_neighbour_midpoints_and_the_rest_stays():
 
 def test_alternates_parity_on_the_chosen_steps_only():
     x0 = torch.randn(1, 1, 5, 1, 1, generator=torch.Generator().manual_seed(2))
-    smoother = components.build("guidance/interleaved_smoother", denoiser=constant_denoiser(x0), steps=[1, 2])
+    smoother = components.build("wrapper/interleaved_smoother", denoiser=constant_denoiser(x0), steps=[1, 2])
     outs = [smoother(torch.zeros_like(x0), torch.ones(1)) for _ in range(4)]
     assert torch.equal(outs[0], x0) and torch.equal(outs[3], x0)
     torch.testing.assert_close(outs[1], smooth_frames(x0, parity=0))  # odd step: even frames
@@ -51,7 +51,7 @@ def test_alternates_parity_on_the_chosen_steps_only():
 
 def test_custom_interpolator_is_used():
     x0 = torch.zeros(1, 1, 5, 1, 1)
-    smoother = components.build("guidance/interleaved_smoother", denoiser=constant_denoiser(x0), frames="odd",
+    smoother = components.build("wrapper/interleaved_smoother", denoiser=constant_denoiser(x0), frames="odd",
                                 interpolator=lambda prev, nxt: torch.full_like(prev, 7.0))
     out = smoother(x0, torch.ones(1))
     assert out[0, 0, :, 0, 0].tolist() == [0.0, 7.0, 0.0, 7.0, 0.0]
@@ -62,7 +62,7 @@ def test_keep_eps_reproduces_controlvideos_update():
     g = torch.Generator().manual_seed(3)
     x, x0 = torch.randn(1, 2, 5, 2, 2, generator=g) * 3, torch.randn(1, 2, 5, 2, 2, generator=g)
     sigmas = torch.tensor([3.0, 2.0])
-    smoother = components.build("guidance/interleaved_smoother", denoiser=constant_denoiser(x0), frames="odd",
+    smoother = components.build("wrapper/interleaved_smoother", denoiser=constant_denoiser(x0), frames="odd",
                                 keep_eps=True, sigmas=sigmas.tolist())
     out = components.build("sampler/euler")(smoother, x, sigmas)
     expected = smooth_frames(x0, 1) + sigmas[1] * (x - x0) / sigmas[0]

@@ -36,7 +36,7 @@ def test_mask_channels_layout():
 def test_scale_one_is_the_conditional_model():
     x, known, mask = inputs()
     calls = []
-    out = components.build("guidance/masked_conditioning", denoiser=recording_denoiser(calls), known=known,
+    out = components.build("wrapper/masked_conditioning", denoiser=recording_denoiser(calls), known=known,
                            mask=mask)(x, torch.ones(2))
     torch.testing.assert_close(calls[0], mask_channels(known, mask))
     torch.testing.assert_close(out, 0.5 * x + known * mask + mask.float())
@@ -48,7 +48,7 @@ def test_context_guidance(scale):
     den = recording_denoiser([])
     cond = den(x, None, concat=mask_channels(known, mask))
     uncond = den(x, None, concat=torch.zeros(2, 4, 4, 2, 2))
-    out = components.build("guidance/masked_conditioning", denoiser=den, known=known, mask=mask,
+    out = components.build("wrapper/masked_conditioning", denoiser=den, known=known, mask=mask,
                            scale=scale)(x, torch.ones(2))
     torch.testing.assert_close(out, uncond + scale * (cond - uncond))
 
@@ -61,7 +61,7 @@ def test_with_a_concat_unet():
     c = tiny.get("in_channels", 3)
     x, known = torch.randn(1, c, 4, 8, 8), torch.randn(1, c, 4, 8, 8)
     mask = torch.tensor([True, True, False, False]).reshape(1, 1, 4, 1, 1)
-    guided = components.build("guidance/masked_conditioning", denoiser=den, known=known, mask=mask, scale=1.5)
+    guided = components.build("wrapper/masked_conditioning", denoiser=den, known=known, mask=mask, scale=1.5)
     with torch.no_grad():
         out = components.build("sampler/ddim")(guided, x * 10, torch.tensor([10.0, 1.0, 0.0]))
     assert out.shape == x.shape and torch.isfinite(out).all()
@@ -69,7 +69,7 @@ def test_with_a_concat_unet():
 
 def test_bad_inputs_name_the_argument():
     x, known, mask = inputs()
-    g = components.build("guidance/masked_conditioning", denoiser=recording_denoiser([]), known=known)
+    g = components.build("wrapper/masked_conditioning", denoiser=recording_denoiser([]), known=known)
     with pytest.raises(ValueError, match="mask of shape"):
         g(x, torch.ones(2), mask=torch.ones(1, 1, 3, 1, 1, dtype=torch.bool))
     with pytest.raises(ValueError, match="built by the wrapper"):

@@ -19,13 +19,13 @@ def video(frames=7, seed=0):
 def test_single_window_equals_plain_sampling():
     den, x, sigmas = AR1GaussianDenoiser(0.9), video(6) * 20, karras_sigmas(10, 0.01, 20.0)
     sample = components.build("sampler/euler")
-    wrapped = components.build("guidance/multidiffusion", denoiser=den, window=6, stride=3)
+    wrapped = components.build("wrapper/multidiffusion", denoiser=den, window=6, stride=3)
     torch.testing.assert_close(sample(wrapped, x, sigmas), sample(den, x, sigmas))
 
 
 def test_overlaps_are_averaged():
     x, sigma = video(5), torch.tensor([0.7, 1.3])
-    wrapped = components.build("guidance/multidiffusion", denoiser=toy_video_denoiser, window=3, stride=2)
+    wrapped = components.build("wrapper/multidiffusion", denoiser=toy_video_denoiser, window=3, stride=2)
     first, second = toy_video_denoiser(x[:, :, 0:3], sigma), toy_video_denoiser(x[:, :, 2:5], sigma)
     expected = torch.cat([first[:, :, :2], (first[:, :, 2:] + second[:, :, :1]) / 2, second[:, :, 1:]], dim=2)
     torch.testing.assert_close(wrapped(x, sigma), expected)
@@ -37,14 +37,14 @@ def test_agreeing_windows_reconcile_exactly():
         return x / (1 + sigma.reshape(-1, 1, 1, 1, 1) ** 2)
 
     x, sigma = video(9), torch.tensor([0.5, 2.0])
-    wrapped = components.build("guidance/multidiffusion", denoiser=framewise, window=4, stride=3)
+    wrapped = components.build("wrapper/multidiffusion", denoiser=framewise, window=4, stride=3)
     torch.testing.assert_close(wrapped(x, sigma), framewise(x, sigma))
 
 
 def test_window_by_window_equals_batched():
     x, sigma = video(8), torch.tensor([0.5, 2.0])
-    batched = components.build("guidance/multidiffusion", denoiser=toy_video_denoiser, window=3, stride=2)
-    one_by_one = components.build("guidance/multidiffusion", denoiser=toy_video_denoiser, window=3, stride=2,
+    batched = components.build("wrapper/multidiffusion", denoiser=toy_video_denoiser, window=3, stride=2)
+    one_by_one = components.build("wrapper/multidiffusion", denoiser=toy_video_denoiser, window=3, stride=2,
                                   window_batch=1)
     ctx = torch.randn(2, 4)
     torch.testing.assert_close(one_by_one(x, sigma, context=ctx), batched(x, sigma, context=ctx))
@@ -59,7 +59,7 @@ def test_video_conditioning_is_sliced_per_window():
         return x + concat[:, :1]
 
     x, concat = video(7), torch.arange(7.0).reshape(1, 1, 7, 1, 1).expand(2, 2, 7, 2, 2)
-    out = components.build("guidance/multidiffusion", denoiser=den, window=4, stride=3)(x, torch.ones(2), concat=concat)
+    out = components.build("wrapper/multidiffusion", denoiser=den, window=4, stride=3)(x, torch.ones(2), concat=concat)
     torch.testing.assert_close(out - x, concat[:, :1].expand_as(x))  # every window saw its own frames
     assert all(s[2] == 4 for s in seen)
 
@@ -84,4 +84,4 @@ def test_sample_windows_runs_a_long_video():
 ])
 def test_bad_windows_name_the_argument(kwargs, frames, match):
     with pytest.raises(ValueError, match=match):
-        components.build("guidance/multidiffusion", denoiser=toy_video_denoiser, **kwargs)(video(frames), torch.ones(2))
+        components.build("wrapper/multidiffusion", denoiser=toy_video_denoiser, **kwargs)(video(frames), torch.ones(2))

@@ -62,7 +62,7 @@ def mean_sample(method: str, mask: torch.Tensor, weight: float = 0.0, x: torch.T
     """The exact mean of Euler sampling with the guided Gaussian denoiser (zero start and zero noise)."""
     x = videos() if x is None else x
     knobs = {"weight": weight} if method == "reconstruction" else {}
-    guided = components.build(f"guidance/{method}", denoiser=gaussian(), known=x, mask=mask,
+    guided = components.build(f"wrapper/{method}", denoiser=gaussian(), known=x, mask=mask,
                               noise_sampler=lambda k: torch.zeros(x.shape, dtype=torch.float64), **knobs)
     return components.build("sampler/euler")(guided, torch.zeros_like(x), sigmas())
 
@@ -84,7 +84,7 @@ def test_mean_of_samples_is_the_zero_noise_run():
     n = 2000
     xs, mask = x.expand(n, -1, -1, -1, -1), CONTINUATION
     g = torch.Generator().manual_seed(1)
-    guided = components.build("guidance/reconstruction", denoiser=gaussian(), known=xs, mask=mask, weight=2.0,
+    guided = components.build("wrapper/reconstruction", denoiser=gaussian(), known=xs, mask=mask, weight=2.0,
                               generator=g)
     start = torch.randn(xs.shape, generator=g, dtype=torch.float64) * sigmas()[0]
     samples = components.build("sampler/euler")(guided, start, sigmas())
@@ -127,7 +127,7 @@ def test_guided_x0_matches_the_papers_vp_formula():
     x0 = den(z / alpha, sigma)
     (grad_z,) = torch.autograd.grad(((x - x0).square() * mask).sum(), z)
     expected = torch.where(mask, x, x0.detach() - 0.5 * w * alpha * grad_z)
-    guided = components.build("guidance/reconstruction", denoiser=den, known=x, mask=mask, weight=w,
+    guided = components.build("wrapper/reconstruction", denoiser=den, known=x, mask=mask, weight=w,
                               noise_sampler=lambda k: torch.zeros_like(x))
     torch.testing.assert_close(guided(noisy, sigma), expected)
 
@@ -150,7 +150,7 @@ def test_super_resolution_guidance_approaches_the_conditional_mean():
     low = y.reshape(8, 1, 1, 2, 2)
 
     def error(weight):
-        guided = components.build("guidance/reconstruction", denoiser=den, known=low,
+        guided = components.build("wrapper/reconstruction", denoiser=den, known=low,
                                   mask=torch.ones(1, 1, 1, 1, 1, dtype=torch.bool), weight=weight, downsample="area")
         mean = components.build("sampler/euler")(guided, torch.zeros(8, 1, 1, n, n, dtype=torch.float64), sigmas())
         return float((mean.reshape(8, -1) - exact).norm() / exact.norm())
@@ -161,8 +161,8 @@ def test_super_resolution_guidance_approaches_the_conditional_mean():
 
 def test_downsample_accepts_a_callable():
     pool = torch.nn.functional.avg_pool3d
-    den = components.get_component("guidance/reconstruction").tiny["denoiser"]
-    guided = components.build("guidance/reconstruction", denoiser=den, weight=1.0,
+    den = components.get_component("wrapper/reconstruction").tiny["denoiser"]
+    guided = components.build("wrapper/reconstruction", denoiser=den, weight=1.0,
                               downsample=lambda v: pool(v, (1, 2, 2)))
     x = torch.randn(1, 2, 3, 4, 4)
     out = guided(x, torch.tensor(1.0), known=torch.zeros(1, 2, 3, 2, 2), mask=torch.ones(1, 1, 1, 1, 1).bool())
