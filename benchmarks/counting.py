@@ -1,4 +1,4 @@
-"""Logical work of a case: FLOPs and bytes, counted the way the peers count them (perf.md §1).
+"""Logical work of a case: FLOPs and bytes, counted the way the peers count them (docs/perf.md §1).
 
 * Attention core: forward ``4·B·H·N_q·N_k·D`` (halved when causal), backward 2.5× forward; logical bytes are Q, K, V
   and O once each (backward: those plus dO, dQ, dK, dV, i.e. 2×). Padding a kernel adds is not counted.

@@ -1,11 +1,11 @@
 """What the machine allows: datasheet peaks, ceilings measured in the same run, the environment, and which kernel ran.
 
-* Datasheet peaks (dense, no sparsity) by ``torch.cuda.get_device_name`` (perf.md §0): H100 SXM 989.4 TFLOP/s
+* Datasheet peaks (dense, no sparsity) by ``torch.cuda.get_device_name`` (docs/perf.md §0): H100 SXM 989.4 TFLOP/s
   bf16/fp16 and 3.35 TB/s; H100 PCIe 756 / 2.0; H200 989.4 / 4.8; A100 312 / 1.555-2.039. CPU: None (no
   datasheet number we can trust for a shared cloud core).
 * Measured ceilings: a square GEMM (bf16 8192³ on GPU, the run's dtype at 1024³ on CPU) in TFLOP/s and a
   device-to-device copy (``clone`` of 1 GiB on GPU, 256 MiB on CPU) in GB/s counting read + write bytes. Every case
-  reports its throughput as a fraction of both, so numbers survive clocks, drivers and library changes (perf.md §1).
+  reports its throughput as a fraction of both, so numbers survive clocks, drivers and library changes (docs/perf.md §1).
 * ``kernel_family`` runs a call under ``torch.profiler`` and names the attention kernels that actually ran on the GPU
   (flash / cudnn / efficient / flex / math), because the requested backend is not necessarily the one dispatched.
 """

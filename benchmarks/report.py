@@ -6,7 +6,7 @@ JSON: ``{"schema", "suite", "env", "ceilings", "peak", "settings", "cases": [...
 
 Regression rule (``compare``): a case is *slower* when ``new - old > threshold · old + floor``. Defaults follow
 xformers' ``--fail_if_regression`` on GPU (5 % + 30 µs) and a wider band on CPU (25 % + 100 µs), where unpaired runs
-of one case vary by 2-5× under load (perf.md §7). Cases present on one side only are listed, not failed.
+of one case vary by 2-5× under load (docs/perf.md §7). Cases present on one side only are listed, not failed.
 """
 
 from __future__ import annotations

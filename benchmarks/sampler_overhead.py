@@ -1,4 +1,4 @@
-"""Sampler overhead per step: the zoo's samplers vs diffusers' ``scheduler.step`` in the same loop (perf.md §7).
+"""Sampler overhead per step: the zoo's samplers vs diffusers' ``scheduler.step`` in the same loop (docs/perf.md §7).
 
 Both sides run a full N-step sampling loop around a no-op denoiser, so the time is pure sampler bookkeeping and
 update arithmetic. Method: ``torch.set_num_threads(1)``, interleaved A/B pairs (ours, then diffusers), the

@@ -2,7 +2,7 @@
 
 Three tiers: ``quick`` uses each entry's own ``tiny`` config and ``inputs(tiny, frames=T, batch=B, generator=g)``
 (smoke runs, CI); ``cpu`` is sized so the CPU suites finish in minutes on 2 cores; ``gpu`` is the recipe shapes of
-perf.md §3.3/§6/§8: SD-1.5 spatial levels with head dims 40/80/160, temporal attention over F ∈ {8, 16, 25} frames
+docs/perf.md §3.3/§6/§8: SD-1.5 spatial levels with head dims 40/80/160, temporal attention over F ∈ {8, 16, 25} frames
 with B·H·W large (2·64·64 positions × 8 heads = 65,536 rows, one past the CUDA grid limit), full spacetime at
 16 × 32 × 32 tokens, sparse-causal / cross-frame at 24 frames of 64 × 64, text cross-attention with 77 tokens.
 

@@ -1,4 +1,4 @@
-"""Timing and memory primitives: what one number means and how it was taken (perf.md §1, §6, §7).
+"""Timing and memory primitives: what one number means and how it was taken (docs/perf.md §1, §6, §7).
 
 * **GPU** (``device.type == "cuda"``): ``triton.testing.do_bench``-style. Each sample is one call bracketed by CUDA
   events; before every sample a 256 MiB buffer is zeroed (outside the events) so the L2 cache (50 MB on H100) holds
@@ -9,7 +9,7 @@
 * Warm-up calls run first (they cover cuDNN plan creation, autotune and lazy initialisation), then the **median**
   over ``repeats`` samples is reported with the inter-quartile range.
 * **Ratios** (A vs B): interleaved runs — A, B, A, B … with the order flipped every round — and the **median of the
-  per-round ratios**, so drift and a concurrent process hit both sides alike (perf.md §7 method). Each run is a
+  per-round ratios**, so drift and a concurrent process hit both sides alike (docs/perf.md §7 method). Each run is a
   block of back-to-back calls (``block_ms`` long; on GPU between two CUDA events, no L2 flush) so that host-side
   cost — e.g. the dispatcher's Python overhead on a launch-bound call — is part of what is compared, not hidden
   behind a queued flush kernel.

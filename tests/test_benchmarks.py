@@ -1,7 +1,7 @@
 """Smoke tests of the benchmark harness: every suite runs once in ``--quick`` mode on CPU, writes JSON / CSV /
 Markdown naming the registry keys, and ``--compare`` flags an injected regression and passes an unchanged run.
 
-Nothing here asserts a timing: CPU CI can only show that the harness runs and reports (perf.md §7); the numbers
+Nothing here asserts a timing: CPU CI can only show that the harness runs and reports (docs/perf.md §7); the numbers
 themselves are produced by ``python -m benchmarks`` and committed under ``docs/benchmarks/``.
 """
 

@@ -1,4 +1,4 @@
-"""Registry-driven conformance suite (quality.md items 1-7 and 10): every registered entry, no per-entry code.
+"""Registry-driven conformance suite (docs/quality.md items 1-7 and 10): every registered entry, no per-entry code.
 
 An entry is picked up the moment it is registered. Module entries get the full suite (forward shape and finite
 values at T in its frame sweep, gradients to every parameter, determinism, bf16/fp16 against fp32, safetensors
@@ -20,7 +20,7 @@ import components
 
 ALL = components.list_components()
 FLOATS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-# relative L2 error against fp32 (quality.md item 5)
+# relative L2 error against fp32 (docs/quality.md item 5)
 DEFAULT_TOL = {"bfloat16": 2e-2, "float16": 1e-2}
 
 

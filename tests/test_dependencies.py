@@ -1,4 +1,4 @@
-"""The core imports with core dependencies only (quality.md item 17).
+"""The core imports with core dependencies only (docs/quality.md item 17).
 
 An import hook refuses optional / dev packages when *our* code (components/, zoo/) asks for them directly; imports
 made by third-party libraries for their own optional features are left alone.

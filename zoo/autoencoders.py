@@ -3,7 +3,7 @@
 ``IMAGE_VAE``: Stable Diffusion's KL-f8 ``AutoencoderKL`` applied per frame (no temporal layers; SD's 1×1
 ``post_quant_conv``), used by every SD-derived and DiT recipe. ``TEMPORAL_VAE``: the video-fine-tuned decoder with
 temporal layers (Video LDM §3.1; SVD's ``AutoencoderKLTemporalDecoder``, which has no ``post_quant_conv``).
-Both scale latents by 0.18215 (papers.md: "SD VAE latents ×0.18215").
+Both scale latents by 0.18215 (docs/papers.md: "SD VAE latents ×0.18215").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Gen-1 (Esser, Chiu, Atighehchian, Granskog, Germanidis; Runway; arXiv 2302.03011, ICCV 2023). No official code.
 
 Declarations only, and a reconstruction (``reconstruction=True``): the paper gives the structure but no sizes or
-parameter count (papers.md §8, §16 item 1). What is from the paper [V-paper: blog]: a latent video diffusion U-Net
+parameter count (docs/papers.md §8, §16 item 1). What is from the paper [V-paper: blog]: a latent video diffusion U-Net
 from an image model; structure ``s`` (MiDaS depth of every frame) concatenated to the latent (``concat``, 1 channel at
 latent resolution); content ``c`` (a CLIP image embedding of a frame) through cross-attention in place of text
 (``context``, one 768-wide token); a 1-D temporal conv after every 2-D conv of a res-block and a 1-D temporal
@@ -20,7 +20,7 @@ from .stable_diffusion import SD1, SD_SAMPLING, SD_TINY, TINY_SAMPLING
 
 _GEN1 = dict(temporal="both", temporal_position="sinusoidal", concat_channels=1)
 
-NOT_PUBLISHED = Published(None, "[V-paper]", "Gen-1 publishes no parameter count (papers.md §8, §16)")
+NOT_PUBLISHED = Published(None, "[V-paper]", "Gen-1 publishes no parameter count (docs/papers.md §8, §16)")
 
 PRESETS = {
     "paper": Preset(dict(SD1, **_GEN1), 4, 8, 64, 64, NOT_PUBLISHED,

@@ -1,6 +1,6 @@
 """Imagen Video (Ho, Chan, Saharia, Whang, Gao, Gritsenko, Kingma, Poole, Norouzi, Fleet, Salimans; arXiv 2210.02303).
 
-Declarations only: a seven-model cascade (papers.md §4.1, [S]) of ``net/space_time_unet`` in pixel space, all
+Declarations only: a seven-model cascade (docs/papers.md §4.1, [S]) of ``net/space_time_unet`` in pixel space, all
 text-conditioned (T5-XXL tokens, 4096 wide, cross-attention), v-parameterization, continuous-time cosine schedule.
 ``imagen_video`` is the base model and declares the six later stages (``zoo.cascade``): each takes the previous video
 channel-concatenated (SSR: bilinear resize, TSR: frame repetition) with noise-conditioning augmentation (its level
@@ -19,7 +19,7 @@ from .recipe import Preset, Published, Recipe, Sampling, Stage, register_recipe
 
 
 T5_XXL = 4096
-# published counts [S] (papers.md §4.1): rounded, so tests check ours within 2%
+# published counts [S] (docs/papers.md §4.1): rounded, so tests check ours within 2%
 PUBLISHED_PARAMS = {
     "imagen_video": 5_600_000_000, "imagen_video_tsr_1": 1_700_000_000, "imagen_video_ssr_1": 1_400_000_000,
     "imagen_video_ssr_2": 1_200_000_000, "imagen_video_tsr_2": 780_000_000, "imagen_video_tsr_3": 630_000_000,
@@ -51,7 +51,7 @@ def _tiny(*, sr: bool) -> dict:
 
 
 def _published(name: str, size: str) -> Published:
-    return Published(None, "[S]", f"{size} published (papers.md §4.1; rounded, ours within 2%: "
+    return Published(None, "[S]", f"{size} published (docs/papers.md §4.1; rounded, ours within 2%: "
                                   f"tests/recipes/test_cascade_recipes.py)")
 
 

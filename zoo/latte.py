@@ -5,7 +5,7 @@ temporal transformer blocks interleaved, 28 in all), patch (1, 2, 2) on SD-VAE l
 frame plus a 1-D sin-cos table over frames (``pos_embed="sincos_2d_1d"``), adaLN-Zero conditioning on the timestep
 and a class label (UCF-101), learned Σ.
 
-``latte_t2v`` is Latte-1's text-to-video model (papers.md §5.3; diffusers ``LatteTransformer3DModel``): 28 spatial +
+``latte_t2v`` is Latte-1's text-to-video model (docs/papers.md §5.3; diffusers ``LatteTransformer3DModel``): 28 spatial +
 28 temporal blocks (``depth=56`` alternating), T5 tokens (4096 wide) through PixArt-α's caption MLP into a
 cross-attention sub-layer of every spatial block (``cross_attention_in=("spatial",)``), adaLN-single conditioning on
 the timestep only (``modulation="adaln_single"``), fixed positions kept as buffers (``pos_embed_param=False``, as
@@ -42,7 +42,7 @@ RECIPE = register_recipe(Recipe(
     net="net/space_time_dit",
     presets={
         "paper": Preset(_latte(28, 1152, 16), 4, 16, 32, 32,
-                        Published(None, "[M]", "Latte-XL/2 (class-conditional UCF-101, 16×256²); papers.md has no "
+                        Published(None, "[M]", "Latte-XL/2 (class-conditional UCF-101, 16×256²); docs/papers.md has no "
                                                "verified count for this variant"),
                         "Latte-XL/2: 28 alternating spatial/temporal blocks, D 1152, 16 heads, 16 frames of 32×32×4 "
                         "latents (256²)"),
@@ -68,7 +68,7 @@ T2V_RECIPE = register_recipe(Recipe(
     presets={
         "paper": Preset(_latte_t2v(56, 1152, 16), 4, 16, 64, 64,
                         Published(1_057_246_880, "[C]", "diffusers 0.42.1 LatteTransformer3DModel on the assumed "
-                                                        "Latte-1 config (papers.md §5.3; the config itself is [M])"),
+                                                        "Latte-1 config (docs/papers.md §5.3; the config itself is [M])"),
                         "Latte-1: 28 spatial (with T5 cross-attention) + 28 temporal blocks, D 1152 = 16 heads × 72, "
                         "16 frames of 64×64×4 latents (512²)"),
         "tiny": Preset(_latte_t2v(2, 32, 2, frames=2, size=8, text=8, frequency=32), 4, 2, 8, 8,

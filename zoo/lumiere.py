@@ -1,4 +1,4 @@
-"""Lumiere (Bar-Tal et al. 2024, Google; arXiv 2401.12945) — a RECONSTRUCTION (no code, no sizes; papers.md §11).
+"""Lumiere (Bar-Tal et al. 2024, Google; arXiv 2401.12945) — a RECONSTRUCTION (no code, no sizes; docs/papers.md §11).
 
 Declarations only: the Space-Time U-Net (STUNet) is ``net/space_time_unet`` with ``temporal_down_levels`` (time is
 halved with space after levels 0–2 by ``conv/temporal_down`` / ``temporal_up``), convolution-based inflation
@@ -31,7 +31,7 @@ RECIPE = register_recipe(Recipe(
     net="net/space_time_unet",
     presets={
         "paper": Preset(_stunet(256, (1, 2, 4, 4, 8), 2, (2, 3, 4)), 3, 80, 128, 128,
-                        Published(None, "[M]", "Lumiere publishes no architecture sizes or counts (papers.md §11); "
+                        Published(None, "[M]", "Lumiere publishes no architecture sizes or counts (docs/papers.md §11); "
                                                "ours are an Imagen-style pixel U-Net"),
                         "80 frames (5 s at 16 fps) of 128² [M]; time halved after levels 0, 1, 2 (80 -> 10 frames "
                         "at the coarsest level), temporal attention there only; T5-XXL-width text context [M]"),

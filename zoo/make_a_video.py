@@ -1,6 +1,6 @@
-"""Make-A-Video (Singer et al. 2022, Meta; arXiv 2209.14792) — a RECONSTRUCTION (sizes unpublished, papers.md §6).
+"""Make-A-Video (Singer et al. 2022, Meta; arXiv 2209.14792) — a RECONSTRUCTION (sizes unpublished, docs/papers.md §6).
 
-Declarations only: a pixel-space cascade of ``net/space_time_unet`` (papers.md §6.1):
+Declarations only: a pixel-space cascade of ``net/space_time_unet`` (docs/papers.md §6.1):
 D^t (16×64×64, the unCLIP-style decoder inflated with pseudo-3-D attention, conditioned on the CLIP image embedding
 and fps) -> ↑F (frame interpolation fine-tuned from D^t; 4 extra input channels = masked RGB video + a binary mask;
 frame skip 5: 16 -> 76 frames) -> SR^t_l (spatiotemporal SR to 256²) -> SR_h (per-frame SR to 768², the same noise
@@ -18,7 +18,7 @@ from .recipe import Preset, Published, Recipe, Sampling, Stage, register_recipe
 
 CLIP_IMAGE = 768  # [M] width of the prior's CLIP image embedding (not given in the sources consulted)
 _PAPER = "Singer et al. 2022, Make-A-Video: Text-to-Video Generation without Text-Video Data (arXiv 2209.14792)"
-NOT_PUBLISHED = Published(None, "[S]", "parameter counts not found in any source consulted (papers.md §6.2)")
+NOT_PUBLISHED = Published(None, "[S]", "parameter counts not found in any source consulted (docs/papers.md §6.2)")
 _TINY_NOTE = Published(None, "[ours]", "CPU test size")
 
 
@@ -73,7 +73,7 @@ RECIPE = register_recipe(Recipe(
     presets={
         "paper": Preset(_unet(320, (1, 2, 3, 4), 3, (1, 2, 3)), 3, 76, 768, 768, NOT_PUBLISHED,
                         "D^t (16×64×64) of the cascade; the sample shape is the cascade's output, 76 frames of "
-                        "768² (papers.md §6.2); our widths (an ADM-style 64² decoder), not the paper's"),
+                        "768² (docs/papers.md §6.2); our widths (an ADM-style 64² decoder), not the paper's"),
         "tiny": Preset(_tiny(), 3, 6, 24, 24, _TINY_NOTE, "CPU test size: D^t at 2×2×2, cascade to 6×24×24",
                        sampling=dict(steps=2)),
     },

@@ -6,7 +6,7 @@ ModelScope's temporal additions in the unit slots: ``block/modelscope_resnet`` (
 ``temp_convs``), ``block/modelscope_temporal_transformer`` (``temp_attentions``, two temporal self-attentions per
 layer) and the same block as the stem after ``conv_in`` (``transformer_in``, 8 heads × 64). The paper preset has
 exactly the parameters of diffusers' default ``UNet3DConditionModel()`` = the published checkpoint's config
-(1,411,233,860; papers.md §15 / anchors.md §D, [C]); ``zoo.from_diffusers`` converts its weights.
+(1,411,233,860; docs/papers.md §15, [C]); ``zoo.from_diffusers`` converts its weights.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ PRESETS = {
     "paper": Preset(
         _unet3d(320, (1, 2, 4, 4), 2, 64, 1024, 32), 4, 16, 32, 32,
         Published(1_411_233_860, "[C]", "diffusers 0.42.1 UNet3DConditionModel() on meta = the "
-                                        "ali-vilab/text-to-video-ms-1.7b unet config (papers.md §15, anchors.md §D)"),
+                                        "ali-vilab/text-to-video-ms-1.7b unet config (docs/papers.md §15)"),
         "16 frames of 256×256 (32×32 SD-VAE latents ×0.18215); OpenCLIP ViT-H text tokens (77 × 1024) as context"),
     "tiny": Preset(
         _unet3d(16, (1, 2), 1, 8, 16, 4, stem_heads=2), 4, 3, 8, 8,

@@ -1,11 +1,11 @@
-"""Open-Sora 1.2 — a rectified-flow spacetime DiT (hpcaitech/Open-Sora, docs/report_03.md; STDiT3).
+"""Open-Sora 1.2 — a rectified-flow spacetime DiT (hpcaitech/Open-Sora:docs/report_03.md; STDiT3).
 
 Declarations only: ``net/space_time_dit`` with alternating spatial / temporal blocks over (1, 2, 2) patches of a
 4-channel latent video, T5 tokens cross-attending in every block, adaLN-single on the timestep (PixArt-α, the
 checkpoint Open-Sora 1.2 starts from), QK-norm, trained by rectified flow with logit-normal training times and a
 resolution- and length-aware time shift, sampled with 30 Euler (flow) steps and classifier-free guidance 7.0.
 
-Provenance: [V-paper] = the Open-Sora 1.2 report (docs/report_03.md): 1.1B parameters, rectified flow, logit-norm
+Provenance: [V-paper] = the Open-Sora 1.2 report (hpcaitech/Open-Sora:docs/report_03.md): 1.1B parameters, rectified flow, logit-norm
 sampling, resolution/length-aware timestep sampling (SD3 §5.3.2 extended to frames), QK-norm, the VAE compressing
 8×8 in space and 4× in time. [V-code] = configs/opensora-v1-2/inference/sample.py: ``STDiT3-XL/2``, ``qk_norm=True``,
 T5 ``DeepFloyd/t5-v1_1-xxl`` with ``model_max_length=300``, ``rflow`` with ``use_timestep_transform=True``,
@@ -36,7 +36,7 @@ _REPORT = Published(None, "[V-paper]", "Open-Sora 1.2 report: \"a 1.1B model\" (
 
 RECIPE = register_recipe(Recipe(
     name="open_sora",
-    paper="Open-Sora 1.2 (hpcaitech/Open-Sora, docs/report_03.md, 2024): STDiT3-XL/2 trained by rectified flow; "
+    paper="Open-Sora 1.2 (hpcaitech/Open-Sora:docs/report_03.md, 2024): STDiT3-XL/2 trained by rectified flow; "
           "Esser et al. 2024 (SD3) for the flow training recipe",
     net="net/space_time_dit",
     presets={

@@ -4,7 +4,7 @@ A recipe names its network by registry key (``"net/space_time_unet"``) and fills
 defines a layer. ``register_recipe`` adds it to the zoo's own name table (``zoo.list_models``); lookups of unknown
 names fail with "Did you mean …".
 
-Provenance tags on published numbers follow ``papers.md``: ``[V-paper]`` read in the paper, ``[V-code]`` read in the
+Provenance tags on published numbers follow ``docs/papers.md``: ``[V-paper]`` read in the paper, ``[V-code]`` read in the
 official code, ``[C]`` computed by instantiating the reference implementation, ``[S]`` a secondary source,
 ``[M]`` from memory / not re-verified.
 """

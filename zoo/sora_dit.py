@@ -2,8 +2,8 @@
 
 Declarations only: both are ``net/space_time_dit``. DiT-XL/2 is the class-conditional image DiT as a one-frame video
 (patch ``(1, 2, 2)``, the 2-D sin-cos table), whose parameter count must equal the official code's
-``sum(p.numel() for p in model.parameters())`` = 675,129,632 (frozen position table included; papers.md §5.2, §15).
-The Sora report discloses no sizes, patch sizes, latent channels or parameter counts (papers.md §5.1): ``sora_dit``
+``sum(p.numel() for p in model.parameters())`` = 675,129,632 (frozen position table included; docs/papers.md §5.2, §15).
+The Sora report discloses no sizes, patch sizes, latent channels or parameter counts (docs/papers.md §5.1): ``sora_dit``
 is OUR reconstruction — a DiT-XL-sized transformer over spacetime patches of a 4-channel latent video with a 3-D
 sin-cos table, full spacetime attention and a pooled text vector entering through adaLN.
 """
@@ -22,7 +22,7 @@ def _dit(depth: int, dim: int, heads: int, patch: int) -> dict:
 
 def _official(params: int, name: str) -> Published:
     return Published(params, "[C]", f"official facebookresearch/DiT {name}: sum(p.numel() for p in "
-                                    "model.parameters()) incl. the frozen pos_embed (papers.md §5.2)")
+                                    "model.parameters()) incl. the frozen pos_embed (docs/papers.md §5.2)")
 
 
 DIT_PRESETS = {
@@ -63,7 +63,7 @@ def _sora(**extra) -> dict:
     return {**base, **extra}
 
 
-RECONSTRUCTION = Published(None, "[M]", "OpenAI discloses no architecture sizes or parameter counts (papers.md §5.1); "
+RECONSTRUCTION = Published(None, "[M]", "OpenAI discloses no architecture sizes or parameter counts (docs/papers.md §5.1); "
                                         "our reconstruction's count is in docs/recipes.md")
 
 register_recipe(Recipe(

@@ -28,7 +28,7 @@ SD_TINY = dict(SD1, base_channels=16, channel_mults=(1, 2), num_res_blocks=1, at
 
 SD1_PARAMS = 859_520_964
 SD1_COUNT = Published(SD1_PARAMS, "[C]", "diffusers 0.42.1 UNet2DConditionModel(cross_attention_dim=768) on meta "
-                                         "(papers.md §15)")
+                                         "(docs/papers.md §15)")
 
 # SD's DDIM sampler: scaled-linear β (0.00085 → 0.012, 1000 steps), ε-prediction, 50 DDIM steps, CFG 7.5 in the
 # "scale" form, integer timesteps [V-code: diffusers StableDiffusionPipeline defaults]
@@ -41,7 +41,7 @@ TINY_SAMPLING = dict(steps=2)
 PRESETS = {
     "paper": Preset(SD1, 4, 1, 64, 64, SD1_COUNT, "SD 1.x (1.4 / 1.5) U-Net, 512² images = 64² latents (f = 8)"),
     "sd2": Preset(SD2, 4, 1, 96, 96,
-                  Published(865_910_724, "[C]", "diffusers UNet2DConditionModel SD 2.1 config (papers.md §15)"),
+                  Published(865_910_724, "[C]", "diffusers UNet2DConditionModel SD 2.1 config (docs/papers.md §15)"),
                   "SD 2.x U-Net (768-v: v-prediction on 96² latents)",
                   sampling=dict(parameterization="parameterization/v")),
     "tiny": Preset(SD_TINY, 4, 1, 8, 8, Published(None, "[ours]", "CPU test size"), "CPU test size",

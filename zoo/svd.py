@@ -4,7 +4,7 @@ Declarations only. SVD's ``VideoUNet`` is ``net/space_time_unet`` with SD 2.1's 
 res-blocks per level, head size 64, attention at levels 0–2 and in the middle) and SVD's units in the slots:
 ``block/spatiotemporal_resnet`` (image res-block → temporal conv res-block → alpha merge) and
 ``block/svd_spatiotemporal_transformer`` (spatial and temporal transformer layers in one token space, sinusoidal frame
-embedding, alpha merge). Conditioning (papers.md §10.1, [V-code]):
+embedding, alpha merge). Conditioning (docs/papers.md §10.1, [V-code]):
 
 * ``x`` has 8 channels: the 4 noisy latents, then the 4 latents of the noise-augmented conditioning image repeated over
   frames (SVD's channel concat stays in ``x``; the pipeline appends them, ``Preset.x_cond_channels``);
@@ -38,12 +38,12 @@ def svd_unet(base: int = 320, mults: tuple[int, ...] = (1, 2, 4, 4), blocks: int
 
 SVD_PARAMS = 1_524_623_082
 # Temporal layers = every parameter under these names (diffusers: temporal_res_block, time_mixer,
-# temporal_transformer_blocks, time_pos_embed; papers.md §15).
+# temporal_transformer_blocks, time_pos_embed; docs/papers.md §15).
 TEMPORAL_PARAMETER_NAMES = (".res.temporal.", ".res.merge.", ".temporal_layers.", ".time_pos_embed.", ".spatial.merge.")
 SVD_TEMPORAL_PARAMS = 656_076_838
 SVD_COUNT = Published(SVD_PARAMS, "[C]", "diffusers 0.42.1 UNetSpatioTemporalConditionModel() on meta = the "
                                          "stable-video-diffusion-img2vid(-xt) unet config; temporal part 656,076,838 "
-                                         "(papers.md §10.3, §15)")
+                                         "(docs/papers.md §10.3, §15)")
 TINY = svd_unet(base=32, mults=(1, 2), blocks=1, head_dim=16, context_dim=16, micro_freq_dim=8, groups=8)
 
 # sgm EulerEDMSampler + EDMDiscretization(σ_min 0.002, σ_max 700, ρ 7) + LinearPredictionGuider [V-code]

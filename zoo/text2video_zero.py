@@ -2,7 +2,7 @@
 ``Picsart-AI-Research/Text2Video-Zero``.
 
 Declarations only: Stable Diffusion 1.5's U-Net (``zoo.stable_diffusion.SD1``) with every self-attention replaced by
-cross-frame attention (``attention/cross_frame``: queries from frame k, keys/values from frame 0; E14, papers.md
+cross-frame attention (``attention/cross_frame``: queries from frame k, keys/values from frame 0; E14, docs/papers.md
 §12.2 [V-code]). Training-free: no new parameters, so the count is SD's 859,520,964 and SD weights load unchanged.
 The motion dynamics in the latent codes (DDIM to T' = 881, warp by λ·k·(12, 12) px, DDPM re-noise to T = 941) and
 background smoothing are sampling-time techniques (``components/diffusion``), not part of the net.
@@ -20,7 +20,7 @@ _CROSS_FRAME = dict(spatial_block_kwargs={"attention": "cross_frame"})
 PRESETS = {
     "paper": Preset(dict(SD1, **_CROSS_FRAME), 4, 8, 64, 64, SD1_COUNT,
                     "SD 1.5 with cross-frame attention: 8 frames × 512² (64² latents), 50 DDIM steps, CFG 7.5 "
-                    "(diffusers TextToVideoZeroPipeline defaults, papers.md §12.4 [V-code])"),
+                    "(diffusers TextToVideoZeroPipeline defaults, docs/papers.md §12.4 [V-code])"),
     "tiny": Preset(dict(SD_TINY, **_CROSS_FRAME), 4, 3, 8, 8, None, "CPU test size", sampling=TINY_SAMPLING),
 }
 

@@ -3,11 +3,11 @@
 Declarations only: Stable Diffusion 1.4's U-Net (``zoo.stable_diffusion.SD1``) inflated to video. Convs are
 space-only (``InflatedConv3d``), and every transformer is ``block/tune_a_video``: sparse-causal self-attention
 (``attn1``, frame i attends to frames 0 and i − 1 with SD's weights), text cross-attention, feed-forward, then a new
-temporal attention (``norm_temp`` + ``attn_temp``, zero output projection, no frame positions) — papers.md §7.1
+temporal attention (``norm_temp`` + ``attn_temp``, zero output projection, no frame positions) — docs/papers.md §7.1
 [V-code]. One-shot tuning trains only ``attn1.to_q``, ``attn2.to_q`` and ``attn_temp`` (``Recipe.trainable``; the
 official ``trainable_modules`` matched by name suffix, so ``norm_temp`` stays frozen).
 
-Counts (papers.md §15, [C]): 909,120,004 = SD 859,520,964 + 16 blocks × (attn_temp + norm_temp) 49,599,040;
+Counts (docs/papers.md §15, [C]): 909,120,004 = SD 859,520,964 + 16 blocks × (attn_temp + norm_temp) 49,599,040;
 trainable 74,354,880 = attn_temp 49,574,080 + attn1.to_q 12,390,400 + attn2.to_q 12,390,400.
 """
 
@@ -28,7 +28,7 @@ PRESETS = {
     "paper": Preset(
         dict(SD1, **_INFLATE), 4, 24, 64, 64,
         Published(909_120_004, "[C]", "SD-1.x U-Net + 49,599,040 temporal parameters; trainable 74,354,880 "
-                                      "(papers.md §7.1, §15)"),
+                                      "(docs/papers.md §7.1, §15)"),
         "SD 1.4 inflated: 24 frames × 512² (64² latents; config man-skiing.yaml; the paper reportedly samples 32 "
         "[M]); DDIM inversion of the source video (50 steps) gives x_T, then 50 DDIM steps, CFG 12.5"),
     "tiny": Preset(dict(SD_TINY, **_INFLATE), 4, 3, 8, 8, Published(None, "[ours]", "CPU test size"), "CPU test size",

@@ -2,7 +2,7 @@
 
 Declarations only: the factorized space-time U-Net is ``net/space_time_unet`` with ``temporal="attention"`` (space-only
 1×3×3 convs, a temporal attention with relative positions after every spatial attention, H×W-only resampling,
-concatenation skips, conditioning added to every res-block). Paper sizes are Appendix A's tables (papers.md §3.2,
+concatenation skips, conditioning added to every res-block). Paper sizes are Appendix A's tables (docs/papers.md §3.2,
 [V-paper]); "attn res 8,16,32" on a 64×64 input is levels 1, 2, 3. VDM publishes no parameter counts.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from .recipe import Preset, Published, Recipe, Sampling, register_recipe
 
 
-NOT_PUBLISHED = Published(None, "[V-paper]", "Ho et al. 2022 publish no parameter counts (papers.md §3.2)")
+NOT_PUBLISHED = Published(None, "[V-paper]", "Ho et al. 2022 publish no parameter counts (docs/papers.md §3.2)")
 
 _VDM = dict(in_channels=3, temporal="attention", temporal_position="relative", num_groups=32, time_scale=1000.0)
 

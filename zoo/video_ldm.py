@@ -1,11 +1,11 @@
 """Video LDM — "Align your Latents" (Blattmann, Rombach, Ling, Dockhorn, Kim, Fidler, Kreis; arXiv 2304.08818).
 
 Declarations only. A frozen Stable Diffusion U-Net (``zoo.stable_diffusion`` SD1 / SD2 layouts) with temporal layers
-after every spatial layer, each blended with the spatial output by a learned alpha merge (papers.md §9.1): the SD
+after every spatial layer, each blended with the spatial output by a learned alpha merge (docs/papers.md §9.1): the SD
 res-block becomes ``block/spatiotemporal_resnet`` (+ a (3, 1, 1) conv res-block) and the SD transformer
 ``block/svd_spatiotemporal_transformer`` (+ temporal attention with sinusoidal frame embedding and cross-attention to
 the text). No official code exists; SVD's ``sgm`` layers (same authors) are the public realisation, and their
-temporal-layer counts match the paper's rounded 656M (SD 2.1) / 649M (SD 1.4) [S] exactly [C] (papers.md §9.3).
+temporal-layer counts match the paper's rounded 656M (SD 2.1) / 649M (SD 1.4) [S] exactly [C] (docs/papers.md §9.3).
 The temporal layers start as the identity here (zero-initialised last projections), so at step 0 the model is the
 image model on every frame; only they train (``Recipe.trainable``; the paper freezes the spatial layers).
 

@@ -8,8 +8,8 @@
   C→C spatial then C→C temporal, has 27/12). Skipped while the registry has no such pair.
 * ``ratio/torch``: the same comparison on plain ``nn.Conv3d`` (3×3×3 vs 1×3×3 then 3×1×1, FLOP ratio 27/12 = 2.25;
   channels_last_3d on GPU) — the reference the registry entries are judged against. Goals: GPU (2+1)-D ≥ 1.8×
-  Conv3d at C ≥ 320 (perf.md §8); CPU only "not slower" (≥ 1.0×) because oneDNN's algorithm choice dominates
-  (perf.md §7).
+  Conv3d at C ≥ 320 (docs/perf.md §8); CPU only "not slower" (≥ 1.0×) because oneDNN's algorithm choice dominates
+  (docs/perf.md §7).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _pair() -> tuple[str | None, list[str]]:
 
 
 def _target(ctx: Context) -> tuple[str, float]:
-    return (">= 1.8 (perf.md §8)", 1.8) if ctx.device.type == "cuda" else (">= 1.0, not slower (perf.md §7)", 1.0)
+    return (">= 1.8 (docs/perf.md §8)", 1.8) if ctx.device.type == "cuda" else (">= 1.0, not slower (docs/perf.md §7)", 1.0)
 
 
 def _ratio_record(ctx, name, key, times, flop_ratio, flops, nbytes, fields) -> dict:

@@ -2,11 +2,11 @@
 
 * ``overhead/<shape>``: ``attend(q, k, v, backend="sdpa")`` vs ``F.scaled_dot_product_attention(q, k, v)`` — the
   same kernel, so the difference is validation, backend resolution and (above 65,535 rows on CUDA) chunking.
-  Interleaved rounds, median of per-round ratios; target ``ratio - 1 <= 5 %`` (perf.md §8 spirit: the dispatcher
+  Interleaved rounds, median of per-round ratios; target ``ratio - 1 <= 5 %`` (docs/perf.md §8 spirit: the dispatcher
   must be free). ``overhead_us`` is the median per-round absolute difference.
 * ``temporal_path/<shape>``: ``attend(q, k, v)`` with ``auto`` vs the *faster* of direct SDPA and plain math
   (``softmax(q kᵀ·s) v``) at temporal shapes (N = frames ≤ 32, huge batch): the baseline is whichever of the two
-  has the lower median, then the median of per-round ``t_baseline / t_auto``; target ≥ 0.9 (perf.md §7 item 3: on CPU SDPA loses 20-60 % to math at N = 16, so auto must not blindly call it).
+  has the lower median, then the median of per-round ``t_baseline / t_auto``; target ≥ 0.9 (docs/perf.md §7 item 3: on CPU SDPA loses 20-60 % to math at N = 16, so auto must not blindly call it).
 Inputs are ``(B, heads, N, head_dim)`` random normal in the run's dtype.
 """
 
@@ -43,7 +43,7 @@ TEMPORAL_TARGET = 0.9
 
 
 def plain_math(q, k, v):
-    """The naive attention of perf.md §7: ``softmax(q kᵀ / √d) v`` in the inputs' dtype."""
+    """The naive attention of docs/perf.md §7: ``softmax(q kᵀ / √d) v`` in the inputs' dtype."""
     return ((q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5).softmax(-1) @ v
 
 

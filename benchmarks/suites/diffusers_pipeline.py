@@ -9,7 +9,7 @@ VAE decoding of every frame, ``output_type="pt"``, same image and seed.
 
 * correctness first: the frames must agree (max |Δ| recorded; above 1e-3 in fp32 the case is an ``error``);
 * then interleaved A/B blocks (zoo, diffusers, diffusers, zoo, …): the **median of the per-round ratios**
-  ``zoo / diffusers`` with its IQR (perf.md §7), ``torch.set_num_threads(1)`` on CPU, as ``vs_diffusers``.
+  ``zoo / diffusers`` with its IQR (docs/perf.md §7), ``torch.set_num_threads(1)`` on CPU, as ``vs_diffusers``.
 
 Goal: ratio ≤ 1.0. Sizes: ``tiny`` = ``zoo.convert.tiny_pipelines.tiny_svd_pipeline()`` (U-Net (32, 64), one
 res-block per level, 3 frames, 8×8 latents = 16×16 video, 4 steps); ``small`` = ``vs_diffusers``' SVD small U-Net
@@ -100,7 +100,7 @@ def run(ctx: Context) -> list[dict]:
         return [base_record(ctx, SUITE, SUITE, status="skipped", note=f"{exc.name} is not installed")]
     threads = torch.get_num_threads()
     if ctx.device.type == "cpu":
-        torch.set_num_threads(1)  # perf.md §7: one thread, so a concurrent process hits both sides alike
+        torch.set_num_threads(1)  # docs/perf.md §7: one thread, so a concurrent process hits both sides alike
     try:
         records = []
         for size in SIZES:

@@ -4,13 +4,13 @@ Two levels, both interleaved (median of per-round ratios ``t_full / t_factorized
 
 * ``core/<grid>``: the attention core alone — ``attend`` on ``(B, h, T·S, d)`` vs ``attend`` on the per-frame fold
   ``(B·T, h, S, d)`` plus the per-pixel fold ``(B·S, h, T, d)``, *including* the layout permutes the folds need
-  (the perf.md §7 CPU measurement). FLOP ratio = T·S / (S + T).
+  (the docs/perf.md §7 CPU measurement). FLOP ratio = T·S / (S + T).
 * ``modules/<grid>``: the registry variants ``attention/spacetime`` vs ``attention/temporal(attention/spatial(x))``
   with the same ``dim``/``num_heads`` (projections included; two projection sets on the factorized side, so its FLOP
   ratio is lower). Skipped when the registry lacks any of the three.
 
-Goals: time ratio ≥ 0.8 × FLOP ratio (perf.md §8, GPU at 16 × 32 × 32 tokens; applied to the module level on CPU
-too); the CPU core additionally against perf.md §7 item 2, ≥ 8× at 16 × 16 × 16 (measured 8.7-12.9× against a FLOP
+Goals: time ratio ≥ 0.8 × FLOP ratio (docs/perf.md §8, GPU at 16 × 32 × 32 tokens; applied to the module level on CPU
+too); the CPU core additionally against docs/perf.md §7 item 2, ≥ 8× at 16 × 16 × 16 (measured 8.7-12.9× against a FLOP
 ratio of 15.1×). ``efficiency`` = time ratio / FLOP ratio.
 """
 
@@ -38,7 +38,7 @@ KEYS = ("attention/spatial", "attention/temporal", "attention/spacetime")
 
 def _targets(ctx: Context, flop_ratio: float, level: str) -> tuple[str, float]:
     if ctx.device.type == "cpu" and level == "core":
-        return ">= 8.0 (perf.md §7, CPU, 16x16x16)", 8.0
+        return ">= 8.0 (docs/perf.md §7, CPU, 16x16x16)", 8.0
     return f">= 0.8 x FLOP ratio = {0.8 * flop_ratio:.3g}", 0.8 * flop_ratio
 
 

@@ -3,7 +3,7 @@
 That module (owned by the samplers work) times the zoo's sampler steps against diffusers' ``scheduler.step``;
 this suite imports it lazily, so the harness works before it exists (one ``skipped`` record says why), and adds the
 common fields (suite, id, device, status) to whatever dicts it returns; a ``speedup`` over diffusers becomes the
-case's ``ratio`` with the perf.md §8 target (≥ 3×).
+case's ``ratio`` with the docs/perf.md §8 target (≥ 3×).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ..cases import Context, base_record
 
 
 MODULE = "benchmarks.sampler_overhead"
-SPEEDUP_TARGET = 3.0  # perf.md §7 item 4 / §8: ≥ 3× faster than diffusers' scheduler.step
+SPEEDUP_TARGET = 3.0  # docs/perf.md §7 item 4 / §8: ≥ 3× faster than diffusers' scheduler.step
 
 
 def _first(d: dict, *names):

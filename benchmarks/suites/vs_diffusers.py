@@ -5,9 +5,9 @@ real work), converted with ``zoo.from_diffusers`` and both are run on the same i
 
 * correctness first: the outputs must agree (max |Δ| is recorded; a case whose outputs differ is an ``error``);
 * then interleaved A/B blocks (zoo, diffusers, diffusers, zoo, …), the **median of the per-round ratios**
-  ``zoo / diffusers`` with its IQR (perf.md §7 method), ``torch.set_num_threads(1)`` on CPU for the suite.
+  ``zoo / diffusers`` with its IQR (docs/perf.md §7 method), ``torch.set_num_threads(1)`` on CPU for the suite.
 
-Goal: ratio ≤ 1.0 (we are not slower than the peer on its own model; perf.md §8 asks ≥ 1.3× on GPU). Inputs use
+Goal: ratio ≤ 1.0 (we are not slower than the peer on its own model; docs/perf.md §8 asks ≥ 1.3× on GPU). Inputs use
 each side's own layout (SVD: diffusers ``B T C H W``, ours ``B C T H W``), prepared outside the timed region.
 
 Sizes (batch 1, one video as in unguided sampling): ``tiny`` is the converter tests' config (block_out_channels
@@ -135,7 +135,7 @@ def run(ctx: Context) -> list[dict]:
         return [base_record(ctx, SUITE, SUITE, status="skipped", note="diffusers is not installed")]
     threads = torch.get_num_threads()
     if ctx.device.type == "cpu":
-        torch.set_num_threads(1)  # perf.md §7: one thread, so a concurrent process hits both sides alike
+        torch.set_num_threads(1)  # docs/perf.md §7: one thread, so a concurrent process hits both sides alike
     try:
         records = []
         for model, size in SIZES:

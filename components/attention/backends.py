@@ -6,7 +6,7 @@ Every attention variant in ``components/attention`` folds its tokens into this l
 variant re-implements softmax attention. Backends are registry entries ``attention_backend/<name>``; each declares
 what it supports and ``unsupported_reason`` says why it cannot run a given call. ``backend="auto"`` picks the
 fastest backend that supports the call (on CPU plain math beats the fused kernel for short sequences such as
-temporal attention over 8-32 frames, see perf.md §7). Batches above a kernel's launch limit (65,535 rows of
+temporal attention over 8-32 frames, see docs/perf.md §7). Batches above a kernel's launch limit (65,535 rows of
 batch × heads for the CUDA kernels) are split into chunks rather than crashing.
 
 Masks follow ``F.scaled_dot_product_attention``: boolean (True = may attend) or additive float, broadcastable to
@@ -333,7 +333,7 @@ def available_backends(device: str | torch.device = "cpu") -> dict[str, str | No
 
 
 # On CUDA, PyTorch's own SDPA dispatch already picks among flash / cuDNN / efficient; on CPU the fused kernel loses
-# to plain math for short key sequences (perf.md §7: temporal attention N <= 32), so short calls go to math. Only
+# to plain math for short key sequences (docs/perf.md §7: temporal attention N <= 32), so short calls go to math. Only
 # short queries too: a long query sequence against a few context tokens (cross-attention of every pixel) is 2-3x
 # faster in SDPA on CPU.
 _CPU_MATH_MAX_KEYS = 32
@@ -441,7 +441,7 @@ def attend(
 
 
 def attention_flops(batch: int, num_heads: int, n_q: int, n_k: int, head_dim: int, *, causal: bool = False) -> float:
-    """Forward FLOPs of attention: 4·B·H·N_q·N_k·D (two matmuls), halved when causal (perf.md §1)."""
+    """Forward FLOPs of attention: 4·B·H·N_q·N_k·D (two matmuls), halved when causal (docs/perf.md §1)."""
     flops = 4.0 * batch * num_heads * n_q * n_k * head_dim
     return flops / 2 if causal else flops
 

@@ -56,7 +56,7 @@ class DiTBlock(nn.Module):
 
     LayerNorms have no affine parameters (eps 1e-6); q/k/v have biases; MLP ratio 4 with tanh-GELU.
 
-    ``context_dim`` adds PixArt-α's text cross-attention (Chen et al. 2023, §2.3; Latte-1 T2V, papers.md §5.3) between
+    ``context_dim`` adds PixArt-α's text cross-attention (Chen et al. 2023, §2.3; Latte-1 T2V, docs/papers.md §5.3) between
     the two: ``x = x + CrossAttn(norm(x), context)`` (``attention/cross``, ungated; ``context`` ``(B, M, context_dim)``
     keyword). ``norm`` is the identity as in PixArt-α / Latte-1 (diffusers skips ``norm2`` there), or an affine-free
     LayerNorm with ``context_norm=True``.

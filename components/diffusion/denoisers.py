@@ -1,4 +1,4 @@
-"""Denoisers D(x, sigma, **cond) -> x0 in VE σ space (DESIGN.md's contract) and the adapters that make them.
+"""Denoisers D(x, sigma, **cond) -> x0 in VE σ space (the contract of docs/architecture.md) and the adapters that make them.
 
 - ``denoiser/vp``: any network trained in VP form (ε, v or x0; continuous or discrete time) becomes a denoiser:
   x_vp = x / sqrt(1 + σ²), t = schedule.t_from_sigma(σ), x0 from its parameterization.

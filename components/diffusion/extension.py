@@ -2,7 +2,7 @@
 
 Generate a window of frames, then repeatedly sample a new window whose first ``context_frames`` frames are the last
 frames generated so far (known) with ``wrapper/reconstruction`` or ``wrapper/replacement``; keep its new frames.
-VDM reports FVD 136.2 (reconstruction) vs 451.5 (replacement) for 64-frame extensions (papers.md §3.3).
+VDM reports FVD 136.2 (reconstruction) vs 451.5 (replacement) for 64-frame extensions (docs/papers.md §3.3).
 """
 
 from __future__ import annotations

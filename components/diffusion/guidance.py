@@ -139,7 +139,7 @@ class PerFrameGuidance(_Guided):
 def cfg_per_frame(denoiser: Callable | None = None, min_scale: float = 1.0, max_scale: float = 2.5) -> PerFrameGuidance:
     """SVD's per-frame guidance: frame f of a ``B C T H W`` sample gets scale linspace(min, max, T)[f].
 
-    svd: 1.0 → 2.5 (14 frames); svd_xt: 1.5 → 3.0 (papers.md §10.2). Scale form: x̃ = x_u + s_f (x_c − x_u).
+    svd: 1.0 → 2.5 (14 frames); svd_xt: 1.5 → 3.0 (docs/papers.md §10.2). Scale form: x̃ = x_u + s_f (x_c − x_u).
     """
     g = PerFrameGuidance(denoiser, min_scale, max_scale)
     g._component_config = {"type": "guidance/cfg_per_frame", "min_scale": g.min_scale, "max_scale": g.max_scale}

@@ -1,7 +1,7 @@
 """Tune-A-Video's editing flow (Wu et al. 2023, §4.3): DDIM-invert the source video's latents, then sample from the
 inverted noise with an edited condition.
 
-Official recipe (papers.md §7.2): 50 inversion steps (``use_inv_latent``), then 50 DDIM steps with CFG 12.5 and the
+Official recipe (docs/papers.md §7.2): 50 inversion steps (``use_inv_latent``), then 50 DDIM steps with CFG 12.5 and the
 edited prompt; the released code inverts with the empty prompt. With the source condition as target and an exact
 inversion (``fixed_point_steps``), the flow reproduces the source latents; the edit is what the changed condition
 moves.

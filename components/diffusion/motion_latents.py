@@ -1,7 +1,7 @@
 """Text2Video-Zero's training-free video from an image model: motion dynamics in the latents (E13) and background
 smoothing (E15); the cross-frame attention (E14) switch is in ``frame_attention.py``.
 
-Motion dynamics (papers.md §12.1, official pipeline): one latent x^1 at the first level is denoised with DDIM (η = 0)
+Motion dynamics (docs/papers.md §12.1, official pipeline): one latent x^1 at the first level is denoised with DDIM (η = 0)
 for frame 1 alone to level T (kept) and on to T' < T; x^1_{T'} is copied to every frame and frame k (k = 0..m−1) is
 translated globally by λ·k·δ; the copies are re-noised from T' back to T with the forward process (stochastic, not
 DDIM inversion) and stacked after x^1_T. Sampling all frames from T with cross-frame attention gives the video.

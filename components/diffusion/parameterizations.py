@@ -3,7 +3,7 @@
 Each parameterization has ``to_x0(pred, z, alpha, sigma)``, ``to_eps(pred, z, alpha, sigma)`` and
 ``target(x0, eps, alpha, sigma)``; z = α x0 + σ ε with α² + σ² = 1 (the v identities use it), except ``flow``,
 whose identities use α + σ = 1 (rectified flow). Arithmetic runs in
-fp32 (float64 for float64 inputs) and results stay in that dtype: a bf16 path loses ~5e-2 (quality.md §1.7).
+fp32 (float64 for float64 inputs) and results stay in that dtype: a bf16 path loses ~5e-2 (docs/quality.md §1.7).
 Levels may be scalars, ``(B,)`` or any broadcastable shape of the sample's rank.
 """
 

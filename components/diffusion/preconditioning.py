@@ -81,7 +81,7 @@ class EDMPreconditioning(Preconditioning):
 class EDMVPreconditioning(Preconditioning):
     """SVD's v-with-EDM-c_noise: c_skip = 1/(σ²+1), c_out = −σ/sqrt(σ²+1), c_in = 1/sqrt(σ²+1), c_noise = ln(σ)/4.
 
-    With these, F predicts the VP v-target α n − s x0 (α = 1/sqrt(1+σ²), s = σ α), papers.md §10.1.
+    With these, F predicts the VP v-target α n − s x0 (α = 1/sqrt(1+σ²), s = σ α), docs/papers.md §10.1.
     """
 
     key = "preconditioning/edm_v"

@@ -2,7 +2,7 @@
 
 Rectified flow (Liu et al. 2023) and flow matching with the optimal-transport path (Lipman et al. 2023) noise data
 along a straight line: α(t) = 1 − t, σ(t) = t, so α + σ = 1 instead of VP's α² + σ² = 1. In the VE space that
-samplers and denoisers share (DESIGN.md's denoiser contract) the same process is x = z/α = x0 + σ_VE ε with
+samplers and denoisers share (the denoiser contract of docs/architecture.md) the same process is x = z/α = x0 + σ_VE ε with
 
     σ_VE = t / (1 − t),    t = σ_VE / (1 + σ_VE),    α = 1 / (1 + σ_VE),    λ = log SNR = 2 log((1 − t)/t),
 

@@ -1,7 +1,7 @@
 """Noise schedules: α(t), σ(t), log-SNR λ(t) for continuous t ∈ [0, 1], their sampling grids and σ ↔ t.
 
-All schedules are variance preserving (VP, papers.md E1–E3): α² = sigmoid(λ), σ² = sigmoid(−λ). The
-variance-exploding noise level that samplers and denoisers use (DESIGN.md's denoiser contract) is
+All schedules are variance preserving (VP, docs/papers.md E1–E3): α² = sigmoid(λ), σ² = sigmoid(−λ). The
+variance-exploding noise level that samplers and denoisers use (the denoiser contract of docs/architecture.md) is
 ``σ_VE = σ/α = exp(−λ/2)``; ``to_sigma`` and ``t_from_sigma`` convert. Discrete schedules (DDPM's β tables) are
 made continuous by linear interpolation of λ (= of log σ_VE, as diffusers' ``_sigma_to_t`` does) between the grid
 points t_i = i / (N − 1); the network's discrete timestep is then ``t · (N − 1)``.
@@ -222,7 +222,7 @@ class EDMSchedule(NoiseSchedule):
     """Karras σ schedule: σ_VE(t) = (σ_min^{1/ρ} + t (σ_max^{1/ρ} − σ_min^{1/ρ}))^ρ, t = 0 at σ_min.
 
     ``sigmas(n)`` is the Karras sampling grid (n levels from σ_max to σ_min, then 0). SVD samples with
-    σ_max = 700, σ_min = 0.002, ρ = 7 (papers.md §10.2).
+    σ_max = 700, σ_min = 0.002, ρ = 7 (docs/papers.md §10.2).
     """
 
     def __init__(self, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> None:

@@ -1,7 +1,7 @@
 """SpaceTimeDiT: the one diffusion-transformer assembler (DiT on spacetime patches), configured by keys and sizes.
 
 Peebles & Xie 2023 (DiT, §3) on a video, as the Sora report describes it (a latent video cut into spacetime
-patches that a diffusion transformer denoises; papers.md §5):
+patches that a diffusion transformer denoises; docs/papers.md §5):
 
     tokens = PatchEmbed3d(x) + pos          embed/patch3d; fixed sin-cos positions (embed/sincos_3d, or 2-D per
                                             frame, or 2-D + 1-D), stored as a frozen parameter like DiT's
@@ -10,7 +10,7 @@ patches that a diffusion transformer denoises; papers.md §5):
                                             ``block_pattern`` (full spacetime / spatial / temporal / alternating)
     out    = unpatchify(Linear(LN(tokens)·(1 + scale) + shift))    final adaLN layer; (shift, scale) = Linear(SiLU(c))
 
-Text-to-video (PixArt-α / Latte-1, papers.md §5.3): ``context_dim`` projects ``context`` tokens with PixArt-α's
+Text-to-video (PixArt-α / Latte-1, docs/papers.md §5.3): ``context_dim`` projects ``context`` tokens with PixArt-α's
 caption MLP to D and adds a cross-attention sub-layer to the blocks named by ``cross_attention_in`` (Latte-1: the
 spatial ones); ``modulation="adaln_single"`` replaces every block's ``Linear(SiLU(c))`` by one shared
 ``Linear(SiLU(c))`` (``c -> 6·D``) plus a learned per-block table (PixArt-α's adaLN-single).

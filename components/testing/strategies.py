@@ -2,7 +2,7 @@
 
 hypothesis is a dev dependency, so this module is only imported explicitly (``from components.testing import
 strategies``), never by ``import components``. Strategies draw small configs (numbers, names, shapes); tests build
-tensors from a seeded ``torch.Generator`` inside the test, which is cheap and shrinks well (quality.md §1.7).
+tensors from a seeded ``torch.Generator`` inside the test, which is cheap and shrinks well (docs/quality.md §1.7).
 
     from hypothesis import given
     from components.testing import strategies as zst

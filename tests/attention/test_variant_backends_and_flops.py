@@ -91,7 +91,7 @@ def test_flops_count_the_attention_calls_made(case, monkeypatch):
 
 
 def test_flops_orders_the_factorizations():
-    """Spacetime ≫ spatial + temporal at video shapes (perf.md §3.1: the saving is ≈ the number of frames)."""
+    """Spacetime ≫ spatial + temporal at video shapes (docs/perf.md §3.1: the saving is ≈ the number of frames)."""
     shape = (1, 64, 16, 32, 32)
     kw = dict(dim=64, num_heads=1)
     full = components.build("attention/spacetime", **kw).flops(shape)

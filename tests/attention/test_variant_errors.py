@@ -1,4 +1,4 @@
-"""Bad input raises ValueError naming the argument (DESIGN.md conventions): never a silent reshape or crop."""
+"""Bad input raises ValueError naming the argument (docs/architecture.md conventions): never a silent reshape or crop."""
 
 from __future__ import annotations
 

@@ -236,7 +236,7 @@ def test_tune_a_video_trainable_set_is_the_papers():
 
 def test_tune_a_video_parameter_counts_on_sd1_match_the_paper():
     """SD-1.x's 16 transformer blocks (channels 320×5, 640×5, 1280×6; 8 heads; CLIP-L context 768), on meta:
-    added 49,599,040 (attn_temp + norm_temp) and trainable 74,354,880 parameters (papers.md §7.1 [C])."""
+    added 49,599,040 (attn_temp + norm_temp) and trainable 74,354,880 parameters (docs/papers.md §7.1 [C])."""
     widths = [320] * 5 + [640] * 5 + [1280] * 6
     added = trainable = 0
     for c in widths:
@@ -292,7 +292,7 @@ def test_dit_spatial_attention_keeps_frames_apart_and_one_frame_equals_spacetime
 
 
 def test_dit_block_parameter_count_is_18d2_plus_15d():
-    """DiT per-block parameters 18·D² + 15·D (papers.md §5.2 [C]); DiT-XL width on the meta device."""
+    """DiT per-block parameters 18·D² + 15·D (docs/papers.md §5.2 [C]); DiT-XL width on the meta device."""
     d = 1152
     block = DiTBlock(d, 16, attention="spacetime", device="meta")
     assert sum(p.numel() for p in block.parameters()) == 18 * d * d + 15 * d

@@ -1,4 +1,4 @@
-"""block/resnet ``conv=``: Make-A-Video's pseudo-3-D res-block equals the image res-block at init (papers.md §6.1)."""
+"""block/resnet ``conv=``: Make-A-Video's pseudo-3-D res-block equals the image res-block at init (docs/papers.md §6.1)."""
 
 from __future__ import annotations
 

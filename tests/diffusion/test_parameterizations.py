@@ -81,7 +81,7 @@ def test_edm_target_reproduces_x0_through_to_x0(key):
 
 
 def test_svd_edm_v_network_predicts_the_vp_v_target():
-    # papers.md §10.1: F = alpha n - s x0 with alpha = 1/sqrt(1+s^2), s = sigma alpha gives D = x0
+    # docs/papers.md §10.1: F = alpha n - s x0 with alpha = 1/sqrt(1+s^2), s = sigma alpha gives D = x0
     x0, n = _data((4, 3), 2, torch.float64)
     sigma = torch.tensor([0.1, 1.0, 3.0, 700.0], dtype=torch.float64).reshape(-1, 1)
     alpha = 1 / (1 + sigma**2).sqrt()

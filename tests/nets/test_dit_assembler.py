@@ -31,7 +31,7 @@ def _x(t=2, h=8, w=8, b=2):
 
 
 def test_dit_xl_2_has_exactly_the_official_parameter_count():
-    """papers.md §15: official DiT-XL/2 parameters() = 675,129,632 (frozen pos_embed incl.), trainable 674,834,720."""
+    """docs/papers.md §15: official DiT-XL/2 parameters() = 675,129,632 (frozen pos_embed incl.), trainable 674,834,720."""
     assert zoo.count_parameters("dit_xl_2", "paper") == 675_129_632
     assert zoo.count_parameters("dit_xl_2", "paper", trainable_only=True) == 674_834_720
     model = zoo.create_model("dit_xl_2", "paper", device="meta")

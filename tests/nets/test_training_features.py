@@ -1,4 +1,4 @@
-"""Training features of both assemblers on real recipes (issue #5 items 6–7, quality.md items 8–9).
+"""Training features of both assemblers on real recipes (issue #5 items 6–7, docs/quality.md items 8–9).
 
 * Gradient checkpointing (``gradient_checkpointing=`` / ``set_gradient_checkpointing``) changes memory, not math: the
   loss agrees within 1e-5 and every parameter's gradient within 5e-5 (diffusers' tolerances), in train mode with
@@ -111,7 +111,7 @@ def _rss_mib() -> float:
     return resident_pages * resource.getpagesize() / 2**20
 
 
-# ---- torch.compile (quality.md item 9) ----
+# ---- torch.compile (docs/quality.md item 9) ----
 
 COMPILE_CASES = {
     "net/space_time_unet": dict(frames=3),

@@ -1,4 +1,4 @@
-"""Latte-1 text-to-video (``latte_t2v``, papers.md §5.3): diffusers' exact count, its forward, cross-attention to
+"""Latte-1 text-to-video (``latte_t2v``, docs/papers.md §5.3): diffusers' exact count, its forward, cross-attention to
 ``context`` and adaLN-single in ``net/space_time_dit`` / ``block/dit_adaln_zero``."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import zoo
 
 diffusers = pytest.importorskip("diffusers")
 
-# the assumed Latte-1 config of papers.md §5.3 (diffusers LatteTransformer3DModel keywords)
+# the assumed Latte-1 config of docs/papers.md §5.3 (diffusers LatteTransformer3DModel keywords)
 LATTE_1 = dict(num_attention_heads=16, attention_head_dim=72, in_channels=4, out_channels=8, num_layers=28,
                cross_attention_dim=1152, attention_bias=True, sample_size=64, patch_size=2,
                activation_fn="gelu-approximate", num_embeds_ada_norm=1000, norm_type="ada_norm_single",

@@ -13,7 +13,7 @@ from zoo.convert.unet3d import unet3d_config
 
 
 def test_paper_preset_has_exactly_the_diffusers_unet3d_parameter_count():
-    # papers.md §15 / anchors.md §D: UNet3DConditionModel() on meta, diffusers 0.42.1 [C]
+    # docs/papers.md §15: UNet3DConditionModel() on meta, diffusers 0.42.1 [C]
     assert zoo.count_parameters("modelscope_t2v", "paper") == 1_411_233_860
 
 
@@ -33,7 +33,7 @@ def test_temporal_parts_count_as_in_diffusers():
             "temporal" if ".temporal." in name else None
         if part:
             by_part[part] += p.numel()
-    # papers.md §15: transformer_in 5,580,736; temp_convs 266,891,520; temp_attentions 272,850,880 [C]
+    # docs/papers.md §15: transformer_in 5,580,736; temp_convs 266,891,520; temp_attentions 272,850,880 [C]
     assert by_part == {"stem": 5_580_736, "res.temporal": 266_891_520, "temporal": 272_850_880}
 
 

@@ -37,7 +37,7 @@ def test_chunked_decode_of_an_image_vae_equals_per_frame_decoding():
     pipe.decode_chunk = 2
     z = torch.randn(1, 4, 5, 8, 8, generator=torch.Generator().manual_seed(0))
     vae = pipe.autoencoder
-    assert vae.scaling_factor == 0.18215  # papers.md: SD VAE latents ×0.18215
+    assert vae.scaling_factor == 0.18215  # docs/papers.md: SD VAE latents ×0.18215
     with torch.no_grad():
         expected = torch.cat([vae.decode(z[:, :, i:i + 1] / 0.18215) for i in range(5)], dim=2)
     torch.testing.assert_close(pipe.decode(z), expected, rtol=1e-5, atol=1e-5)

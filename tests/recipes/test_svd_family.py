@@ -18,7 +18,7 @@ def _temporal_count(model, names) -> int:
 def test_svd_unet_has_exactly_the_diffusers_parameter_count_and_temporal_part():
     model = zoo.create_model("svd", "paper", device="meta")
     assert sum(p.numel() for p in model.parameters()) == 1_524_623_082
-    # temporal part = temporal res-blocks, temporal transformer layers, frame embedding, every merge (papers.md §15)
+    # temporal part = temporal res-blocks, temporal transformer layers, frame embedding, every merge (docs/papers.md §15)
     assert _temporal_count(model, svd.TEMPORAL_PARAMETER_NAMES) == 656_076_838
     assert zoo.count_parameters("svd_xt", "paper") == 1_524_623_082
 
