@@ -29,6 +29,8 @@ SAMPLERS = {  # ours, diffusers scheduler class, its constructor keywords
     "euler": ("sampler/euler", "EulerDiscreteScheduler", {}),
     "ddim": ("sampler/ddim", "DDIMScheduler", {"clip_sample": False}),
     "dpmpp_2m": ("sampler/dpmpp_2m", "DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
+    "unipc": ("sampler/unipc", "UniPCMultistepScheduler", {}),
+    "deis": ("sampler/deis", "DEISMultistepScheduler", {}),
 }
 SHAPES = {"16x32x32x4": (1, 4, 16, 32, 32), "13x16x60x90": (1, 16, 13, 60, 90)}
 SD = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)

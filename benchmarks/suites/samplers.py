@@ -1,19 +1,16 @@
 """Sampler step overhead, delegated to ``benchmarks/sampler_overhead.py`` (``run(quick: bool = False)``).
 
-That module (owned by the samplers work) times the zoo's sampler steps against diffusers' ``scheduler.step``;
-this suite imports it lazily, so the harness works before it exists (one ``skipped`` record says why), and adds the
-common fields (suite, id, device, status) to whatever dicts it returns; a ``speedup`` over diffusers becomes the
-case's ``ratio`` with the docs/perf.md §8 target (≥ 3×).
+That module times the zoo's sampler steps (euler, ddim, dpmpp_2m, unipc, deis; bare and through the ``denoiser/vp``
+adapter) against diffusers' ``scheduler.step`` in the same loop; this suite adds the common fields (suite, id, device,
+status) to its records, and a ``speedup`` over diffusers becomes the case's ``ratio`` with the docs/perf.md §8 target
+(≥ 3×).
 """
 
 from __future__ import annotations
 
-import importlib
-
 from ..cases import Context, base_record
 
 
-MODULE = "benchmarks.sampler_overhead"
 SPEEDUP_TARGET = 3.0  # docs/perf.md §7 item 4 / §8: ≥ 3× faster than diffusers' scheduler.step
 
 
@@ -38,14 +35,6 @@ def normalise(ctx: Context, raw: dict, index: int) -> dict:
 
 
 def run(ctx: Context) -> list[dict]:
-    try:
-        module = importlib.import_module(MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != MODULE:
-            raise
-        ctx.log(f"samplers: skipped ({MODULE} does not exist yet)")
-        return [base_record(ctx, "samplers", "sampler_overhead", status="skipped",
-                            note=f"{MODULE} does not exist yet")]
-    if not hasattr(module, "run"):
-        return [base_record(ctx, "samplers", "sampler_overhead", status="skipped", note=f"{MODULE} has no run()")]
-    return [normalise(ctx, raw, i) for i, raw in enumerate(module.run(quick=ctx.quick))]
+    from .. import sampler_overhead
+
+    return [normalise(ctx, raw, i) for i, raw in enumerate(sampler_overhead.run(quick=ctx.quick))]

@@ -10,6 +10,7 @@ editing, masked conditioning) are in docs/sampling.md.
 
 from . import (
     ancestral,
+    deis,
     denoisers,
     dpm_solver,
     dpmpp_sde,
@@ -32,6 +33,7 @@ from . import (
     schedules,
     smoother,
     timesteps,
+    unipc,
     weighting,
 )
 from .extension import extend_video
@@ -44,10 +46,10 @@ from .multidiffusion import sample_windows, window_starts
 from .smoother import linear_interpolator, smooth_frames
 
 
-__all__ = ["ancestral", "background_smoothing", "denoisers", "dpm_solver", "dpmpp_sde", "edit_video", "extend_video", "extension", "forward",
+__all__ = ["ancestral", "background_smoothing", "deis", "denoisers", "dpm_solver", "dpmpp_sde", "edit_video", "extend_video", "extension", "forward",
            "frame_attention", "guidance", "hierarchical", "hierarchical_denoiser", "inversion_editing",
            "key_frame_indices", "likelihood", "linear_interpolator", "lms", "mask_channels", "masked_conditioning",
            "motion_dynamics_latents",
            "motion_latents", "multidiffusion", "parameterizations", "preconditioning", "reconstruction",
            "rectified_flow", "sample_windows", "samplers", "schedules", "smooth_frames", "smoother",
-           "swap_spatial_attention", "timesteps", "translate_frames", "use_cross_frame_attention", "weighting", "window_starts"]
+           "swap_spatial_attention", "timesteps", "translate_frames", "unipc", "use_cross_frame_attention", "weighting", "window_starts"]

@@ -29,14 +29,22 @@ __all__ = ["Sampler", "SAMPLER_BAD_INPUTS", "sampler_inputs"]
 class _Run:
     """One call's state: the denoiser bound to its extra args, noise source, callback and progress."""
 
-    def __init__(self, denoiser, x: Tensor, extra_args, callback, generator, noise_sampler, progress) -> None:
+    def __init__(self, denoiser, x: Tensor, sigmas: Tensor, extra_args, callback, generator, noise_sampler,
+                 progress) -> None:
         self.denoiser, self.extra = denoiser, dict(extra_args or {})
         self.callback, self.generator, self.noise_sampler = callback, generator, noise_sampler
         self.progress, self.draws = progress, 0
         self.ones = x.new_ones(x.shape[0])
+        # the grid's levels per sample, (N + 1, B), built once: a denoiser is handed rows of this one tensor at the
+        # grid's levels, so an adapter can compute its per-level coefficients for the whole grid at once
+        self.sigmas, self.levels = sigmas, sigmas[:, None] * self.ones
 
     def denoise(self, x: Tensor, sigma: Tensor) -> Tensor:
-        return self.denoiser(x, sigma * self.ones, **self.extra).to(x.dtype)
+        if sigma.ndim == 0 and sigma._base is self.sigmas:  # a grid element sigmas[i]: its row of ``levels``
+            level = self.levels[(sigma.storage_offset() - self.sigmas.storage_offset()) // self.sigmas.stride(0)]
+        else:
+            level = sigma * self.ones
+        return self.denoiser(x, level, **self.extra).to(x.dtype)
 
     def noise(self, x: Tensor, sigma: Tensor | None = None, sigma_next: Tensor | None = None) -> Tensor:
         """The k-th fresh draw; a level-aware ``noise_sampler`` (``uses_levels``, e.g. ``brownian_noise``) also gets
@@ -82,7 +90,7 @@ class Sampler:
         sigmas = check_sigmas(sigmas, self.key, increasing=self.increasing)
         dtype = compute_dtype(x, sigmas)
         x, sigmas = x.to(dtype), sigmas.to(device=x.device, dtype=dtype)
-        run = _Run(denoiser, x, extra_args, callback, generator, noise_sampler,
+        run = _Run(denoiser, x, sigmas, extra_args, callback, generator, noise_sampler,
                    self.progress if progress is None else progress)
         return self._sample(run, x, sigmas)
 

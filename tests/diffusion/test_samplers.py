@@ -25,7 +25,9 @@ SAMPLERS = [("sampler/euler", {}), ("sampler/heun", {}), ("sampler/heun", {"s_ch
             ("sampler/euler_ancestral", {}), ("sampler/ddpm", {"gamma": 0.3}), ("sampler/ancestral_pc", {}),
             ("sampler/dpm_2", {}), ("sampler/dpm_2_ancestral", {}), ("sampler/lms", {}),
             ("sampler/dpmpp_2s_ancestral", {}), ("sampler/dpmpp_sde", {}), ("sampler/dpmpp_2m_sde", {}),
-            ("sampler/dpmpp_2m_sde", {"solver_type": "heun"}), ("sampler/dpmpp_3m_sde", {})]
+            ("sampler/dpmpp_2m_sde", {"solver_type": "heun"}), ("sampler/dpmpp_3m_sde", {}),
+            ("sampler/unipc", {}), ("sampler/unipc", {"order": 3, "variant": "bh1"}), ("sampler/deis", {}),
+            ("sampler/deis", {"order": 3})]
 IDS = [k.split("/")[1] + "".join(f"-{a}{b}" for a, b in kw.items()) for k, kw in SAMPLERS]
 
 
