@@ -192,8 +192,19 @@ class Pipeline:
         return cond
 
     def null_condition(self, cond: dict) -> dict:
-        """The unconditional branch for guidance (``Objective.null_condition``)."""
-        return self.objective.null_condition(cond, self.model)
+        """The unconditional branch for guidance (``Objective.null_condition``: null class, zeros, kept keywords),
+        except that a keyword fed by a text encoder this pipeline has built (a prompt was encoded, or weights were
+        loaded with ``use_parts``) gets that encoder's empty-prompt encoding, as SD-style pipelines do, when its
+        shape matches."""
+        uncond = self.objective.null_condition(cond, self.model)
+        built = self.__dict__.get("_encoders", {})
+        for keyword, (key, _) in _declared_encoders(self.recipe).items():
+            encoder = built.get(key)
+            if keyword in uncond and keyword not in self.sampling.uncond_keep and hasattr(encoder, "null"):
+                empty = encoder.null(cond[keyword].shape[0])[keyword]
+                if empty.shape == cond[keyword].shape:
+                    uncond[keyword] = empty.to(cond[keyword])
+        return uncond
 
     @torch.no_grad()
     def __call__(self, num_frames: int | None = None, steps: int | None = None, seed: int = 0, batch_size: int = 1,

@@ -84,6 +84,16 @@ def test_an_encoder_feeding_several_keywords_runs_once_and_raw_keywords_need_no_
     assert torch.isfinite(control(steps=1, prompt="a cat", control=edges)).all()
 
 
+def test_guidance_with_a_prompt_uses_the_empty_prompt_as_its_unconditional_branch():
+    pipe = zoo.create_pipeline("modelscope_t2v", "tiny")
+    context = pipe.encode(prompt="a cat")["context"]
+    uncond = pipe.null_condition({"context": context})["context"]
+    torch.testing.assert_close(uncond, pipe.encoders()["conditioning/text"]("")["context"])
+    assert uncond.abs().sum() > 0  # not the zeros a raw-tensor-only pipeline uses
+    raw_only = zoo.create_pipeline("modelscope_t2v", "tiny")  # no encoder built: zeros
+    assert raw_only.null_condition({"context": context})["context"].abs().sum() == 0
+
+
 def test_pil_image_and_video_file_inputs(tmp_path):
     svd = zoo.create_pipeline("svd", "tiny")
     image = Image.fromarray((np.random.default_rng(0).random((16, 16, 3)) * 255).astype("uint8"))

@@ -49,8 +49,11 @@ def _decode_per_frame(vae, latents: torch.Tensor, **kwargs) -> torch.Tensor:
 
 def test_modelscope_folder_samples_the_frames_of_its_diffusers_components(folders):
     theirs = diffusers.TextToVideoSDPipeline.from_pretrained(folders["modelscope_t2v"], local_files_only=True)
-    context, _ = theirs.encode_prompt("a cat", "cpu", 1, False)  # diffusers' own tokenizer + CLIP text encoder
-    latents = zoo.create_pipeline("modelscope_t2v", "tiny", model=ZooUNet(theirs.unet))(seed=0, context=context)
+    # diffusers' own tokenizer + CLIP text encoder; its guidance's unconditional branch is the empty prompt's encoding
+    context, negative = theirs.encode_prompt("a cat", "cpu", 1, True)
+    reference = zoo.create_pipeline("modelscope_t2v", "tiny", model=ZooUNet(theirs.unet))
+    reference.null_condition = lambda cond: {"context": negative}
+    latents = reference(seed=0, context=context)
     expected = _decode_per_frame(theirs.vae, latents)
     got = _loaded_pipeline("modelscope_t2v", folders["modelscope_t2v"])(seed=0, prompt="a cat", decode=True)
     assert got.shape == expected.shape == (1, 3, 3, 16, 16)
