@@ -19,7 +19,7 @@ import math
 import torch
 
 from ..registry import BadInput
-from .lms import _poly_mul
+from .lms import lagrange_integrals, multistep
 from .samplers import _entry
 from .sampling import Sampler
 
@@ -60,15 +60,8 @@ def deis_coefficients(sigmas: list[float], order: int) -> list[list[float]]:
         if sigmas[i + 1] == 0:  # the limit of every order: x = x − ρ_i ε_i = D
             rows.append([-sigmas[i]] + [0.0] * (order - 1))
             continue
-        nodes = [math.log(sigmas[i - k]) for k in range(p)]
-        row = []
-        for j in range(p):
-            basis = [1.0]
-            for k in range(p):
-                if k != j:  # (u − u_k) / (u_j − u_k)
-                    den = nodes[j] - nodes[k]
-                    basis = _poly_mul(basis, [-nodes[k] / den, 1.0 / den])
-            row.append(_log_integral(basis, sigmas[i], sigmas[i + 1]))
+        row = lagrange_integrals([math.log(sigmas[i - k]) for k in range(p)],
+                                 lambda c, i=i: _log_integral(c, sigmas[i], sigmas[i + 1]))
         rows.append(row + [0.0] * (order - p))
     return rows
 
@@ -92,12 +85,4 @@ class DEISSampler(Sampler):
     def _sample(self, run, x, sigmas):
         coeffs = torch.tensor(deis_coefficients(sigmas.double().tolist(), self.order), dtype=x.dtype,
                               device=x.device)
-        eps: list[torch.Tensor] = []
-        for i in run.steps(len(sigmas) - 1):
-            denoised = run.denoise(x, sigmas[i])
-            run.report(i, x, sigmas[i], sigmas[i + 1], denoised)
-            eps.insert(0, (x - denoised) / sigmas[i])
-            del eps[self.order:]
-            for j, e in enumerate(eps):
-                x = x + coeffs[i, j] * e
-        return x
+        return multistep(run, x, sigmas, coeffs, self.order)  # ε = (x − D)/ρ is the slope dx/dρ

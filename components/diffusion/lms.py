@@ -17,7 +17,7 @@ from .samplers import _entry
 from .sampling import Sampler
 
 
-__all__ = ["LMSSampler", "lms_coefficients"]
+__all__ = ["LMSSampler", "lagrange_integrals", "lms_coefficients", "multistep"]
 
 
 def _poly_mul(a: list[float], b: list[float]) -> list[float]:
@@ -33,22 +33,42 @@ def _integral(coeffs: list[float], lo: float, hi: float) -> float:
     return sum(c * (hi ** (k + 1) - lo ** (k + 1)) / (k + 1) for k, c in enumerate(coeffs))
 
 
+def lagrange_integrals(nodes: list[float], integrate) -> list[float]:
+    """[∫ ℓ_j] for the Lagrange basis ℓ_j on ``nodes`` (ℓ_j(nodes[k]) = δ_jk), each integrated by
+    ``integrate(coeffs)`` over the step (``coeffs``: the polynomial's coefficients, constant first)."""
+    row = []
+    for j in range(len(nodes)):
+        basis = [1.0]
+        for k in range(len(nodes)):
+            if k != j:  # (τ − τ_k) / (τ_j − τ_k)
+                den = nodes[j] - nodes[k]
+                basis = _poly_mul(basis, [-nodes[k] / den, 1.0 / den])
+        row.append(integrate(basis))
+    return row
+
+
 def lms_coefficients(sigmas: list[float], order: int) -> list[list[float]]:
     """``c[i][j]`` for every step i of the grid (``len(sigmas) − 1`` rows, ``order`` columns, zeros past step i's p)."""
     rows = []
     for i in range(len(sigmas) - 1):
         p = min(i + 1, order)
-        nodes = [sigmas[i - k] for k in range(p)]
-        row = []
-        for j in range(p):
-            basis = [1.0]
-            for k in range(p):
-                if k != j:  # (τ − σ_{i−k}) / (σ_{i−j} − σ_{i−k})
-                    den = nodes[j] - nodes[k]
-                    basis = _poly_mul(basis, [-nodes[k] / den, 1.0 / den])
-            row.append(_integral(basis, sigmas[i], sigmas[i + 1]))
+        row = lagrange_integrals([sigmas[i - k] for k in range(p)],
+                                 lambda c, i=i: _integral(c, sigmas[i], sigmas[i + 1]))
         rows.append(row + [0.0] * (order - p))
     return rows
+
+
+def multistep(run, x, sigmas, coeffs: torch.Tensor, order: int):
+    """x_{i+1} = x_i + Σ_j c_ij d_{i−j} with d = (x − D)/σ the ODE's slope at the last ``order`` levels (LMS, DEIS)."""
+    slopes: list[torch.Tensor] = []
+    for i in run.steps(len(sigmas) - 1):
+        denoised = run.denoise(x, sigmas[i])
+        run.report(i, x, sigmas[i], sigmas[i + 1], denoised)
+        slopes.insert(0, (x - denoised) / sigmas[i])
+        del slopes[order:]
+        for j, d in enumerate(slopes):
+            x = x + coeffs[i, j] * d
+    return x
 
 
 @_entry("lms", "k-diffusion sample_lms (Crowson); Karras et al. 2022 §3 (linear multistep)", tiny={"order": 4},
@@ -70,12 +90,4 @@ class LMSSampler(Sampler):
     def _sample(self, run, x, sigmas):
         coeffs = torch.tensor(lms_coefficients(sigmas.double().tolist(), self.order), dtype=x.dtype,
                               device=x.device)
-        ds: list[torch.Tensor] = []
-        for i in run.steps(len(sigmas) - 1):
-            denoised = run.denoise(x, sigmas[i])
-            run.report(i, x, sigmas[i], sigmas[i + 1], denoised)
-            ds.insert(0, (x - denoised) / sigmas[i])
-            del ds[self.order:]
-            for j, d in enumerate(ds):
-                x = x + coeffs[i, j] * d
-        return x
+        return multistep(run, x, sigmas, coeffs, self.order)
