@@ -11,12 +11,12 @@ middle block. ControlVideo (Zhang et al. 2023) and Text2Video-Zero's ControlNet 
   ``model(x, t, context=..., control=...)`` (``control=None``: the plain U-Net).
 
 Parameter names of the branch's encoder are the U-Net's (``embed``, ``conv_in``, ``down``, ``mid``), so
-``copy_encoder_from(unet)`` initialises it from the image model as ControlNet does.
+``ControlBranch.from_unet(unet)`` builds it from the image model as ControlNet does: the branch is a
+``SpaceTimeUNet(decoder=False)``, not a copy of its code.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 
 import torch
@@ -25,9 +25,9 @@ from torch import Tensor, nn
 from .. import registry
 from ..checks import check_video
 from ..registry import BadInput, register
-from .conditioning import ConditioningEmbedding, check_cond_keywords, timesteps_for
-from .unet import SpaceTimeUNet, _resample
-from .unet_parts import TEMPORAL_MODES, UNetUnit, unet_inputs
+from .conditioning import check_cond_keywords
+from .unet import SpaceTimeUNet
+from .unet_parts import unet_inputs
 
 
 def _conv(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, factory: dict | None = None) -> nn.Module:
@@ -79,6 +79,7 @@ def _bad(x_shape, control_shape):
     return make
 
 
+_DECODER_ONLY = frozenset({"out_channels", "zero_init_output", "gradient_checkpointing", "decoder"})
 _BRANCH_TINY = dict(in_channels=4, base_channels=8, channel_mults=(1, 2), num_res_blocks=1, attention_levels=(0,),
                     num_heads=2, context_dim=8, num_groups=4, temporal="none", control_embedding_channels=(4, 8), zero_init=False)
 _BAD = [
@@ -95,104 +96,72 @@ _BAD = [
                                                                                      *x.shape[2:]),
     bad_inputs=_BAD, tolerance={"bfloat16": 4e-2, "float16": 2e-2},
 )
-class ControlBranch(nn.Module):
-    """ControlNet: ``(x (B, C, T, H, W), t, control (B, C_ctrl, T, f·H, f·W), context) -> residuals``.
+class ControlBranch(SpaceTimeUNet):
+    """ControlNet: ``(x (B, C, T, H, W), t, control (B, C_ctrl, T, f·H, f·W), **cond) -> residuals``.
 
-    Returns a list with one ``(B, C_skip, T, H_skip, W_skip)`` residual per skip of the matching ``SpaceTimeUNet``
-    (``conv_in``, every unit, every down-sampler) and one for its middle block, each through a 1×1 zero conv
-    (``zero_convs``, ``mid_zero_conv``) and scaled by ``scale``; pass them as ``SpaceTimeUNet(...,
-    control_residuals=...)``. ``h = conv_in(x) + cond_embed(control)`` enters the copied encoder.
+    The branch *is* the U-Net's encoder: a ``SpaceTimeUNet`` built with ``decoder=False`` (its ``embed``, ``conv_in``,
+    ``stem``, ``down``, ``mid``, same names, same keywords: temporal down-sampling, concat channels, stem block,
+    class and added conditioning all work under control), plus ControlNet's ``cond_embed`` (the control map to latent
+    resolution, added to ``conv_in``'s output through ``encode(hint=...)``) and one 1×1 zero conv per skip
+    (``zero_convs``) and for the middle block (``mid_zero_conv``). Returns one ``(B, C_skip, T, H_skip, W_skip)``
+    residual per skip of the matching ``SpaceTimeUNet`` and one for its middle block, scaled by ``scale``; pass them
+    as ``SpaceTimeUNet(..., control_residuals=...)``.
 
     Init: the zero convs and ``cond_embed.conv_out`` are zero (``zero_init=True``), so the residuals are 0 and the
-    U-Net is unchanged at step 0; ``copy_encoder_from(unet)`` copies the image model's encoder weights.
+    U-Net is unchanged at step 0; ``from_unet(unet)`` builds the branch of a U-Net with its encoder's weights
+    (diffusers' ``ControlNetModel.from_unet``), ``copy_encoder_from(unet)`` copies them into an existing branch.
 
-    Args: the encoder arguments of ``SpaceTimeUNet`` (same meaning, same defaults), plus
+    Args: ``SpaceTimeUNet``'s keywords (its decoder-only ones are ignored), plus
         control_channels: channels of the control map (3: RGB depth / pose / edges).
         control_embedding_channels: widths of ``cond_embed`` (SD ControlNet: 16, 32, 96, 256 → f = 8).
         zero_init: zero the output convs (ControlNet); False only for tests.
     """
 
     def __init__(self, in_channels: int = 3, *, control_channels: int = 3,
-                 control_embedding_channels: Sequence[int] = (16, 32, 96, 256), base_channels: int = 64,
-                 channel_mults: Sequence[int] = (1, 2, 4, 8), num_res_blocks: int | Sequence[int] = 2,
-                 attention_levels: Sequence[int] = (1, 2, 3), temporal: str = "attention",
-                 temporal_attention_levels: Sequence[int] | None = None, temporal_position: str = "relative",
-                 temporal_cross_attention: bool = False, head_dim: int = 64, num_heads: int | None = None,
-                 transformer_depth: int = 1, transformer_ff_mult: float = 4.0, mid_attention: bool = True,
-                 emb_dim: int | None = None, emb_mlp_layers: int = 2, time_scale: float = 1000.0,
-                 context_dim: int | None = None, num_groups: int = 32, dropout: float = 0.0, scale_shift: bool = True,
-                 res_block: str = "block/resnet", res_block_kwargs: dict | None = None,
-                 spatial_block: str = "block/spatial_transformer", spatial_block_kwargs: dict | None = None,
-                 temporal_block: str = "block/temporal_transformer", temporal_block_kwargs: dict | None = None,
-                 zero_init: bool = True, device=None, dtype=None) -> None:
-        super().__init__()
+                 control_embedding_channels: Sequence[int] = (16, 32, 96, 256), zero_init: bool = True,
+                 device=None, dtype=None, **unet) -> None:
         where = type(self).__name__
-        if temporal not in TEMPORAL_MODES:
-            raise ValueError(f"{where}: temporal must be one of {TEMPORAL_MODES}, got {temporal!r}")
         if not control_embedding_channels:
             raise ValueError(f"{where}: control_embedding_channels must name at least one width")
-        levels = len(channel_mults)
-        blocks = [num_res_blocks] * levels if isinstance(num_res_blocks, int) else list(num_res_blocks)
-        if len(blocks) != levels:
-            raise ValueError(f"{where}: num_res_blocks must be an int or one per level ({levels}), got {num_res_blocks}")
-        temporal_attention_levels = attention_levels if temporal_attention_levels is None else temporal_attention_levels
+        unet = {k: v for k, v in unet.items() if k not in _DECODER_ONLY}
+        super().__init__(in_channels, decoder=False, device=device, dtype=dtype, **unet)
         factory = {"device": device, "dtype": dtype}
-        emb_dim = 4 * base_channels if emb_dim is None else emb_dim
-        self.in_channels, self.control_channels, self.context_dim = in_channels, control_channels, context_dim
-        self.embed = ConditioningEmbedding(emb_dim, freq_dim=base_channels + base_channels % 2, flavour="unet",
-                                           mlp_layers=emb_mlp_layers, time_scale=time_scale, **factory)
-        self.cond_embed = ControlEmbedding(control_channels, base_channels, control_embedding_channels,
-                                           zero_init=zero_init, **factory)
-        slots = dict(res_block=res_block, res_block_kwargs=res_block_kwargs, spatial_block=spatial_block,
-                     spatial_block_kwargs=spatial_block_kwargs, temporal_block=temporal_block,
-                     temporal_block_kwargs=temporal_block_kwargs)
-
-        def unit(c_in: int, c_out: int, level: int, mid: bool = False) -> UNetUnit:
-            attend = mid_attention if mid else True
-            return UNetUnit(
-                c_in, c_out, emb_dim=emb_dim, num_groups=num_groups, dropout=dropout, scale_shift=scale_shift,
-                temporal_conv=temporal in ("conv", "both"), spatial_attention=attend and (mid or level in
-                                                                                          attention_levels),
-                temporal_attention=attend and temporal in ("attention", "both") and (
-                    mid or level in temporal_attention_levels),
-                head_dim=head_dim, depth=transformer_depth, ff_mult=transformer_ff_mult, context_dim=context_dim,
-                temporal_context=temporal_cross_attention, temporal_position=temporal_position, num_heads=num_heads,
-                **slots, **factory)
-
-        self.conv_in = _conv(in_channels, base_channels, factory=factory)
-        self.down, skips, ch = nn.ModuleList(), [base_channels], base_channels
-        for level, mult in enumerate(channel_mults):
-            stage = nn.ModuleList()
-            for _ in range(blocks[level]):
-                stage.append(unit(ch, base_channels * mult, level))
-                ch = base_channels * mult
-                skips.append(ch)
-            if level < levels - 1:
-                stage.append(_resample("down", ch, False, factory))
-                skips.append(ch)
-            self.down.append(stage)
-        self.mid = nn.ModuleList([unit(ch, ch, levels - 1, mid=True), unit(ch, ch, levels - 1)])
-        self.zero_convs = nn.ModuleList(_conv(c, c, kernel=1, factory=factory) for c in skips)
-        self.mid_zero_conv = _conv(ch, ch, kernel=1, factory=factory)
+        base = self.skip_channels[0]
+        self.control_channels = control_channels
+        self.cond_embed = ControlEmbedding(control_channels, base, control_embedding_channels, zero_init=zero_init,
+                                           **factory)
+        self.zero_convs = nn.ModuleList(_conv(c, c, kernel=1, factory=factory) for c in self.skip_channels)
+        self.mid_zero_conv = _conv(self.skip_channels[-1], self.skip_channels[-1], kernel=1, factory=factory)
         if zero_init:
             for conv in (*self.zero_convs, self.mid_zero_conv):
                 nn.init.zeros_(conv.weight)
                 nn.init.zeros_(conv.bias)
 
+    @classmethod
+    def from_unet(cls, unet: SpaceTimeUNet, *, control_channels: int = 3,
+                  control_embedding_channels: Sequence[int] = (16, 32, 96, 256), zero_init: bool = True
+                  ) -> ControlBranch:
+        """The ControlNet of ``unet`` (a registry-built ``SpaceTimeUNet``): its configuration, its encoder weights."""
+        config = {k: v for k, v in registry.config_of(unet).items() if k != "type"}
+        param = next(unet.parameters())
+        branch = cls(control_channels=control_channels, control_embedding_channels=control_embedding_channels,
+                     zero_init=zero_init, device=param.device, dtype=param.dtype, **config)
+        return branch.copy_encoder_from(unet)
+
     def copy_encoder_from(self, unet: SpaceTimeUNet) -> ControlBranch:
-        """Load the U-Net's ``embed``, ``conv_in``, ``down`` and ``mid`` weights (ControlNet's initialisation)."""
+        """Load the U-Net's encoder weights (``embed``, ``conv_in``, ``stem``, ``down``, ``mid``): ControlNet's init."""
+        encoder = ("embed", "conv_in", "stem", "down", "mid")
         own = self.state_dict()
-        shared = {k: v for k, v in unet.state_dict().items() if k.split(".", 1)[0] in ("embed", "conv_in", "down",
-                                                                                        "mid") and k in own}
-        missing = [k for k in own if k.split(".", 1)[0] in ("embed", "conv_in", "down", "mid") and k not in shared]
-        if missing:
+        shared = {k: v for k, v in unet.state_dict().items() if k.split(".", 1)[0] in encoder and k in own}
+        missing = [k for k in own if k.split(".", 1)[0] in encoder and k not in shared]
+        mismatched = [k for k, v in shared.items() if v.shape != own[k].shape]
+        if missing or mismatched:
             raise ValueError(f"copy_encoder_from: the U-Net's encoder does not match this branch (first missing: "
-                             f"{missing[:3]})")
+                             f"{missing[:3]}, shape mismatches: {mismatched[:3]})")
         self.load_state_dict(shared, strict=False)
         return self
 
-    def forward(self, x: Tensor, t, *, control: Tensor, context: Tensor | None = None,
-                scale: float = 1.0) -> list[Tensor]:
+    def forward(self, x: Tensor, t, *, control: Tensor, scale: float = 1.0, **cond) -> list[Tensor]:
         where = type(self).__name__
         check_video(x, channels=self.in_channels, where=where)
         f = self.cond_embed.factor
@@ -201,23 +170,11 @@ class ControlBranch(nn.Module):
             got = None if control is None else tuple(control.shape)
             raise ValueError(f"{where}: control must have shape (B, control_channels, T, {f}·H, {f}·W) = {expected}, "
                              f"got {got}")
-        if self.context_dim is not None and context is None:
-            raise ValueError(f"{where}: context tokens (B, M, context_dim={self.context_dim}) are required")
-        emb = self.embed(timesteps_for(t, x, where))
-        h = self.conv_in(x) + self.cond_embed(control.to(x.dtype))
-        skips = [h]
-        for stage in self.down:
-            for layer in stage:
-                h = layer(h, emb, context) if isinstance(layer, UNetUnit) else layer(h)
-                skips.append(h)
-        for layer in self.mid:
-            h = layer(h, emb, context)
-        out = [conv(s) for conv, s in zip(self.zero_convs, skips)] + [self.mid_zero_conv(h)]
+        h, skips, _, _ = self.encode(x, t, hint=self.cond_embed(control.to(x.dtype)), **cond)
+        out = [conv(s) for conv, s in zip(self.zero_convs, skips, strict=True)] + [self.mid_zero_conv(h)]
         return out if scale == 1.0 else [r * scale for r in out]
 
 
-_BRANCH_ARGS = frozenset(inspect.signature(ControlBranch).parameters) - {"device", "dtype"}
-_DECODER_ONLY = frozenset({"out_channels", "zero_init_output", "gradient_checkpointing"})
 _UNET_TINY = {k: v for k, v in _BRANCH_TINY.items() if k not in ("control_embedding_channels", "zero_init")}
 
 
@@ -238,24 +195,19 @@ class ControlledUNet(nn.Module):
         control_channels, control_embedding_channels: the control map and its embedding (see ``ControlBranch``).
         control_scale: ControlNet's ``conditioning_scale``.
         control_zero_init: zero the branch's output convs (ControlNet's init; False only for tests).
-        **unet: ``SpaceTimeUNet`` keywords; the branch takes the encoder ones (``concat_channels``, classes and
-            added conditioning are not supported by the branch: a ValueError).
+        **unet: ``SpaceTimeUNet`` keywords; the branch is built from the same ones (``ControlBranch.from_unet``), so
+            every U-Net option works under control.
     """
 
     def __init__(self, *, control_channels: int = 3, control_embedding_channels: Sequence[int] = (16, 32, 96, 256),
                  control_scale: float = 1.0, control_zero_init: bool = True, device=None, dtype=None,
                  **unet) -> None:
         super().__init__()
-        unsupported = sorted(k for k in unet if k not in _BRANCH_ARGS | _DECODER_ONLY
-                             and unet[k] not in (None, 0, ()))
-        if unsupported:
-            raise ValueError(f"{type(self).__name__}: the control branch does not support {unsupported}")
         factory = {"device": device, "dtype": dtype}
         self.unet = SpaceTimeUNet(**unet, **factory)
         self.control = ControlBranch(control_channels=control_channels,
                                      control_embedding_channels=control_embedding_channels,
-                                     zero_init=control_zero_init,
-                                     **{k: v for k, v in unet.items() if k in _BRANCH_ARGS}, **factory)
+                                     zero_init=control_zero_init, **unet, **factory)
         self.control_scale = control_scale
         self.in_channels, self.out_channels = self.unet.in_channels, self.unet.out_channels
         self.spatial_factor = self.unet.spatial_factor
@@ -265,5 +217,5 @@ class ControlledUNet(nn.Module):
         if control is None:
             return self.unet(x, t, **cond)
         check_video(x, channels=self.in_channels, where=type(self).__name__)
-        residuals = self.control(x, t, control=control, context=cond.get("context"), scale=self.control_scale)
+        residuals = self.control(x, t, control=control, scale=self.control_scale, **cond)
         return self.unet(x, t, control_residuals=residuals, **cond)

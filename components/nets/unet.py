@@ -74,6 +74,12 @@ class SpaceTimeUNet(nn.Module):
             keywords in ``*_block_kwargs``: a paper's variant of a slot is a registered block, not a new U-Net.
         stem_block, stem_block_kwargs: a registry key (built with ``dim=base_channels`` and the kwargs) applied to
             the first conv's output, ``h = stem(conv_in(x))`` (ModelScope-T2V's ``transformer_in``); None: no stem.
+        decoder: False builds the encoder alone (``embed``, ``conv_in``, ``stem``, ``down``, ``mid``; no ``up``,
+            ``norm_out``, ``conv_out``): what a ControlNet copies (``net/control_branch``).
+
+    The network is ``decode(*encode(x, t, **cond))``: ``encode`` runs the embedding, the first conv (plus an optional
+    ``hint`` added to its output, ControlNet's embedded control map), the stem, the down path and the middle block;
+    ``decode`` the up path on the skips.
     """
 
     def __init__(
@@ -118,6 +124,7 @@ class SpaceTimeUNet(nn.Module):
         temporal_block_kwargs: dict | None = None,
         stem_block: str | None = None,
         stem_block_kwargs: dict | None = None,
+        decoder: bool = True,
         device=None,
         dtype=None,
     ) -> None:
@@ -198,6 +205,10 @@ class SpaceTimeUNet(nn.Module):
             self.down.append(stage)
         self.mid = nn.ModuleList([unit(ch, ch, levels - 1, attend=mid_attention, mid=True),
                                   unit(ch, ch, levels - 1, attend=False)])
+        self.skip_channels = tuple(skips)  # one per skip, conv_in's first: the widths a ControlNet's zero convs take
+        self.decoder = decoder
+        if not decoder:
+            return
         self.up = nn.ModuleList()
         for level in reversed(range(levels)):
             stage = nn.ModuleList()
@@ -236,6 +247,15 @@ class SpaceTimeUNet(nn.Module):
     def forward(self, x: Tensor, t, *, control_residuals: Sequence[Tensor] | None = None, **cond) -> Tensor:
         """``control_residuals``: a ControlNet's outputs (``net/control_branch``), one per skip then one for the
         middle block, added to the skips and to the middle block's output (Zhang et al. 2023, ControlNet)."""
+        if not self.decoder:
+            raise ValueError(f"{type(self).__name__}: built with decoder=False (an encoder); call encode()")
+        return self.decode(*self.encode(x, t, **cond), control_residuals=control_residuals)
+
+    def encode(self, x: Tensor, t, *, hint: Tensor | None = None, **cond
+               ) -> tuple[Tensor, list[Tensor], Tensor, Tensor | None]:
+        """``(h, skips, emb, context)``: the middle block's output ``h``, the skip activations (conv_in's first), the
+        conditioning embedding and the context tokens. ``hint`` ``(B, base_channels, T, H, W)`` is added to
+        ``conv_in``'s output (ControlNet's embedded control map)."""
         where = type(self).__name__
         check_cond_keywords(cond, self.supported_cond, where)
         self._check(x, cond.get("concat"))
@@ -244,6 +264,8 @@ class SpaceTimeUNet(nn.Module):
         if self.context_dim is not None and context is None:
             raise ValueError(f"{where}: context tokens (B, M, context_dim={self.context_dim}) are required")
         h = self.conv_in(torch.cat([x, cond["concat"].to(x.dtype)], dim=1) if self.concat_channels else x)
+        if hint is not None:
+            h = h + hint
         if self.stem is not None:
             h = self.stem(h)
         skips = [h]
@@ -251,15 +273,20 @@ class SpaceTimeUNet(nn.Module):
             for layer in stage:
                 h = self._run(layer, h, emb, context)
                 skips.append(h)
-        if control_residuals is not None:
-            if len(control_residuals) != len(skips) + 1:
-                raise ValueError(f"{where}: control_residuals must hold {len(skips) + 1} tensors (one per skip, "
-                                 f"then the middle block), got {len(control_residuals)}")
-            skips = [s + r for s, r in zip(skips, control_residuals)]
         for layer in self.mid:
             h = self._run(layer, h, emb, context)
+        return h, skips, emb, context
+
+    def decode(self, h: Tensor, skips: list[Tensor], emb: Tensor, context: Tensor | None, *,
+               control_residuals: Sequence[Tensor] | None = None) -> Tensor:
+        """The up path from ``encode``'s outputs; ``control_residuals`` added to the skips and to ``h``."""
         if control_residuals is not None:
+            if len(control_residuals) != len(skips) + 1:
+                raise ValueError(f"{type(self).__name__}: control_residuals must hold {len(skips) + 1} tensors (one "
+                                 f"per skip, then the middle block), got {len(control_residuals)}")
+            skips = [s + r for s, r in zip(skips, control_residuals)]
             h = h + control_residuals[-1]
+        skips = list(skips)
         for stage in self.up:
             for layer in stage:
                 if isinstance(layer, UNetUnit):
