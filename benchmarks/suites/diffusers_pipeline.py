@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from ..cases import Context, base_record, error_record
-from ..timing import interleaved, ratio_stats
+from ..timing import ratio_stats
+from .vs_diffusers import checked_timings
 
 
 SUITE = "diffusers_pipeline"
@@ -72,13 +73,7 @@ def _case(ctx: Context, size: str) -> dict:
     try:
         ours_call, theirs_call, (frames, pixels, steps) = build_pair(size, ctx.device, ctx.dtype)
         fields.update(shape=f"B1 F{frames} {pixels}x{pixels} px, {steps} Euler steps with CFG", steps=steps)
-        with torch.no_grad():
-            diff = (ours_call().float() - theirs_call().float()).abs().max().item()
-            tol = 1e-3 if ctx.dtype == torch.float32 else 5e-2
-            if not diff <= tol:
-                raise ValueError(f"frames differ: max |zoo - diffusers| = {diff:.3g} > {tol}")
-            times = interleaved({"zoo": ours_call, "diffusers": theirs_call}, ctx.device,
-                                rounds=max(ctx.rounds, 3), warmup=max(ctx.warmup, 1), block_ms=ctx.block_ms)
+        diff, times = checked_timings(ctx, ours_call, theirs_call, "frames")
     except Exception as exc:  # noqa: BLE001 - one failing case must not lose the other
         return error_record(ctx, SUITE, name, exc, **fields)
     ratio, q1, q3 = ratio_stats(times["zoo"], times["diffusers"])

@@ -102,19 +102,26 @@ def build_pair(model: str, size: str, device: torch.device, dtype: torch.dtype):
     return theirs, ours, theirs_call, ours_call, (batch, frames, height, width)
 
 
+def checked_timings(ctx: Context, ours_call, theirs_call, what: str) -> tuple[float, dict]:
+    """``(max |zoo − diffusers|, interleaved times)``: the outputs are compared first (a ValueError past 1e-3 in fp32,
+    5e-2 in half precision), then both calls are timed interleaved in this process."""
+    with torch.no_grad():
+        diff = (ours_call().float() - theirs_call().float()).abs().max().item()
+        tol = 1e-3 if ctx.dtype == torch.float32 else 5e-2
+        if not diff <= tol:
+            raise ValueError(f"{what} differ: max |zoo - diffusers| = {diff:.3g} > {tol}")
+        times = interleaved({"zoo": ours_call, "diffusers": theirs_call}, ctx.device,
+                            rounds=max(ctx.rounds, 3), warmup=max(ctx.warmup, 1), block_ms=ctx.block_ms)
+    return diff, times
+
+
 def _case(ctx: Context, model: str, size: str) -> dict:
     name = f"{model}/{size}/fwd"
     fields = dict(key=RECIPE[model], preset=size, direction="fwd", backend="zoo vs diffusers")
     try:
         theirs, ours, theirs_call, ours_call, (b, f, h, w) = build_pair(model, size, ctx.device, ctx.dtype)
         fields["shape"] = f"B{b} F{f} {h}x{w} ch{SIZES[(model, size)][0]['block_out_channels']}"
-        with torch.no_grad():
-            diff = (ours_call() - theirs_call()).abs().max().item()
-            tol = 1e-3 if ctx.dtype == torch.float32 else 5e-2
-            if not diff <= tol:
-                raise ValueError(f"outputs differ: max |zoo - diffusers| = {diff:.3g} > {tol}")
-            times = interleaved({"zoo": ours_call, "diffusers": theirs_call}, ctx.device,
-                                rounds=max(ctx.rounds, 3), warmup=max(ctx.warmup, 1), block_ms=ctx.block_ms)
+        diff, times = checked_timings(ctx, ours_call, theirs_call, "outputs")
     except Exception as exc:  # noqa: BLE001 - one failing case must not lose the others
         return error_record(ctx, SUITE, name, exc, **fields)
     ratio, q1, q3 = ratio_stats(times["zoo"], times["diffusers"])
