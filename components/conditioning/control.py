@@ -1,7 +1,10 @@
 """``conditioning/control``: ControlNet / ControlVideo control frames from a video: Sobel edge maps per frame
-(|∇Y| of the luma, normalised to [-1, 1] per clip, repeated to 3 channels), or a given map video (e.g. depth) as is.
+(|∇Y| of the luma, normalised to [0, 1] per clip, repeated to 3 channels), or a given map video (e.g. depth).
 
-    edges(x) = 2 · |∇Y| / max|∇Y| − 1,  |∇Y| = sqrt((S_x ∗ Y)² + (S_y ∗ Y)²),  S_x = [[-1,0,1],[-2,0,2],[-1,0,1]]
+Control maps are in [0, 1], the range SD's ControlNets were trained on (diffusers' control image processor does not
+normalise them to [-1, 1]); a given video, read in [-1, 1] like every input video, is mapped to (v + 1)/2.
+
+    edges(x) = |∇Y| / max|∇Y|,  |∇Y| = sqrt((S_x ∗ Y)² + (S_y ∗ Y)²),  S_x = [[-1,0,1],[-2,0,2],[-1,0,1]]
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from .images import as_video, luminance, take_frames
 
 
 def sobel_edges(video: Tensor) -> Tensor:
-    """``(B, 3, T, H, W)`` in [-1, 1] → edge magnitude ``(B, 3, T, H, W)`` in [-1, 1] (see the module docstring)."""
+    """``(B, 3, T, H, W)`` in [-1, 1] → edge magnitude ``(B, 3, T, H, W)`` in [0, 1] (see the module docstring)."""
     b = video.shape[0]
     y = rearrange(luminance(video), "b 1 t h w -> (b t) 1 h w")
     sx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=y.dtype, device=y.device)
@@ -24,7 +27,7 @@ def sobel_edges(video: Tensor) -> Tensor:
     g = F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), kernel).square().sum(1, keepdim=True).sqrt()
     g = rearrange(g, "(b t) 1 h w -> b 1 t h w", b=b)
     g = g / g.flatten(1).amax(1).clamp_min(1e-6).view(b, 1, 1, 1, 1)
-    return (2 * g - 1).expand(-1, 3, -1, -1, -1)
+    return g.expand(-1, 3, -1, -1, -1)
 
 
 @register(
@@ -38,8 +41,8 @@ def sobel_edges(video: Tensor) -> Tensor:
                          why="too few frames")],
 )
 class ControlEncoder(nn.Module):
-    """Video (path, frames or ``(B, 3, T, H, W)``) → ``{"control": (B, 3, T, H, W)}``: Sobel edges (``mode="edges"``)
-    or the video itself as the control map (``mode="given"``, e.g. a depth video)."""
+    """Video (path, frames or ``(B, 3, T, H, W)``) → ``{"control": (B, 3, T, H, W)}`` in [0, 1]: Sobel edges
+    (``mode="edges"``) or the video itself as the control map (``mode="given"``, e.g. a depth video: (v + 1)/2)."""
 
     def __init__(self, mode: str = "edges") -> None:
         super().__init__()
@@ -49,4 +52,4 @@ class ControlEncoder(nn.Module):
 
     def forward(self, video, *, num_frames: int) -> dict[str, Tensor]:
         v = take_frames(as_video(video), num_frames)
-        return {"control": sobel_edges(v) if self.mode == "edges" else v}
+        return {"control": sobel_edges(v) if self.mode == "edges" else (v + 1) / 2}

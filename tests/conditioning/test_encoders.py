@@ -49,7 +49,9 @@ def test_control_edges_of_a_vertical_step():
     video[..., 4:] = 1.0  # a step between columns 3 and 4
     edges = components.build("conditioning/control")(video, num_frames=2)["control"]
     assert edges.shape == (1, 3, 2, 8, 8)
-    assert torch.all(edges[..., [3, 4]] == 1) and torch.all(edges[..., [0, 1, 6, 7]] == -1)
+    assert torch.all(edges[..., [3, 4]] == 1) and torch.all(edges[..., [0, 1, 6, 7]] == 0)  # [0, 1], SD's range
+    given = components.build("conditioning/control", mode="given")(video, num_frames=2)["control"]
+    torch.testing.assert_close(given, (video[:, :, :2] + 1) / 2)
 
 
 def test_structure_depth_proxy_is_the_pooled_luma():
