@@ -36,11 +36,10 @@ class ImageEmbeddingEncoder(nn.Module):
     def __init__(self, added_cond_dim: int = 768, *, hidden: int = 1024, layers: int = 24, heads: int = 16,
                  image_size: int = 224, patch_size: int = 14, pretrained: str | None = None) -> None:
         super().__init__()
-        self.image_size = image_size
         self.clip = clip_vision(added_cond_dim, hidden=hidden, layers=layers, heads=heads, image_size=image_size,
                                 patch_size=patch_size, pretrained=pretrained)
 
     def forward(self, image) -> dict[str, Tensor]:
         param = next(self.clip.parameters())
         x = as_image(image).to(param.device, param.dtype)
-        return {"added_cond": self.clip(pixel_values=clip_pixels(x, self.image_size)).image_embeds}
+        return {"added_cond": self.clip(pixel_values=clip_pixels(x, self.clip.config.image_size)).image_embeds}

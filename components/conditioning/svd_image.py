@@ -49,7 +49,6 @@ class SVDImageEncoder(nn.Module):
     def __init__(self, context_dim: int = 1024, *, hidden: int = 1280, layers: int = 32, heads: int = 16,
                  image_size: int = 224, patch_size: int = 14, pretrained: str | None = None) -> None:
         super().__init__()
-        self.image_size = image_size
         self.clip = clip_vision(context_dim, hidden=hidden, layers=layers, heads=heads, image_size=image_size,
                                 patch_size=patch_size, pretrained=pretrained)
 
@@ -61,7 +60,7 @@ class SVDImageEncoder(nn.Module):
         param = next(self.clip.parameters())
         x = as_image(image).to(param.device, param.dtype)
         b = x.shape[0]
-        out = {"context": self.clip(pixel_values=clip_pixels(x, self.image_size)).image_embeds[:, None]}
+        out = {"context": self.clip(pixel_values=clip_pixels(x, self.clip.config.image_size)).image_embeds[:, None]}
         ids = torch.tensor([fps - 1, motion_bucket_id, noise_aug_strength], dtype=x.dtype, device=x.device)
         out["added_cond"] = ids.expand(b, 3)
         if autoencoder is not None:

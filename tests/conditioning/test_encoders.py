@@ -165,3 +165,15 @@ def test_pipeline_use_parts_puts_the_folder_modules_in_place():
     clip = components.build("conditioning/svd_image", **components.get_component("conditioning/svd_image").tiny).clip
     pipe.use_parts({"autoencoder": vae, "image_encoder": clip})
     assert pipe.autoencoder is vae and pipe.encoders()["conditioning/svd_image"].clip is clip
+
+
+def test_image_encoders_size_their_input_to_the_clip_tower_they_hold():
+    from components.conditioning.clip_image import clip_vision
+
+    for key, keyword in (("conditioning/svd_image", "context"), ("conditioning/image_embedding", "added_cond")):
+        encoder = components.build(key, **components.get_component(key).tiny)
+        dim = encoder.clip.config.projection_dim
+        encoder.clip = clip_vision(dim, hidden=16, layers=1, heads=2, image_size=32, patch_size=8, pretrained=None)
+        extra = {"num_frames": 2} if keyword == "context" else {}
+        out = encoder(torch.zeros(1, 3, 16, 16), **extra)  # a loaded tower of another input size (32, not 16)
+        assert out[keyword].shape[-1] == dim
