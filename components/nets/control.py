@@ -195,8 +195,9 @@ class ControlledUNet(nn.Module):
         control_channels, control_embedding_channels: the control map and its embedding (see ``ControlBranch``).
         control_scale: ControlNet's ``conditioning_scale``.
         control_zero_init: zero the branch's output convs (ControlNet's init; False only for tests).
-        **unet: ``SpaceTimeUNet`` keywords; the branch is built from the same ones (``ControlBranch.from_unet``), so
-            every U-Net option works under control.
+        **unet: ``SpaceTimeUNet`` keywords; the branch is built from the same ones, so every U-Net option works
+            under control. Its encoder starts from its own initialisation: ``model.control.copy_encoder_from(
+            model.unet)`` gives ControlNet's init (``ControlBranch.from_unet`` builds a branch for an existing U-Net).
     """
 
     def __init__(self, *, control_channels: int = 3, control_embedding_channels: Sequence[int] = (16, 32, 96, 256),
