@@ -185,7 +185,8 @@ class Objective:
     def example_conditioning(self, model: nn.Module, batch: int = 1, *, num_frames: int | None = None,
                              height: int | None = None, width: int | None = None,
                              generator: torch.Generator | None = None, device=None) -> dict:
-        """Random conditioning of valid shapes for this preset's model, every keyword the net is built to take:
+        """Random conditioning of valid shapes for this preset's model, every keyword the net is built to take among
+        the recipe's conditioning keywords (``Recipe.conditioning``):
         ``context`` ``(B, 4, context_dim)``, ``added_cond`` ``(B, added_cond_dim)``, ``class_labels`` ``(B,)``,
         ``concat`` ``(B, channels, T, H, W)`` (x conditioning channels included), ``control`` ``(B, 3, T, f·H, f·W)``
         (f = 2^(len(control_embedding_channels) − 1), ControlNet's map-to-latent factor). For tests, smoke runs and
@@ -213,7 +214,7 @@ class Objective:
         if "control" in self.recipe.conditioning:
             f = 2 ** (len(cfg.get("control_embedding_channels", (16, 32, 96, 256))) - 1)
             cond["control"] = randn(batch, cfg.get("control_channels", 3), t, f * h, f * w)
-        return cond
+        return {k: v for k, v in cond.items() if k in self.recipe.conditioning}
 
     def training_conditioning(self, model: nn.Module, x0: Tensor, generator: torch.Generator | None = None,
                               device=None) -> dict:

@@ -56,14 +56,10 @@ def sample_videos(model: nn.Module, name: str, preset: str, *, num: int = 4,
     """``num`` RGB clips ``(num, 3, T, H, W)`` (decoded for a latent recipe) from pure noise; ``shape`` = (C, T, H, W)
     in model space, default the preset's. A conditional recipe gets random example conditioning (a smoke sample).
     ``first_stage``: a cascade's first model alone (``model`` is that model)."""
-    import zoo
-
     pipe = pipeline(model, name, preset, sampler=sampler)
     pipe = pipe.base if first_stage and hasattr(pipe, "base") else pipe
     _, t, h, w = shape or pipe.sample_shape
-    conditioning = zoo.get_recipe(name).conditioning
-    cond = {k: v for k, v in pipe.example_conditioning(num, num_frames=t, height=h, width=w).items()
-            if k in conditioning}
+    cond = pipe.example_conditioning(num, num_frames=t, height=h, width=w)
     return pipe(num_frames=t, steps=steps, seed=seed, batch_size=num, height=h, width=w, progress=progress,
                 decode=True, **cond)
 
@@ -157,7 +153,7 @@ def main(args: argparse.Namespace) -> int:
                        generator=torch.Generator(device).manual_seed(args.seed)) if inputs else {}
     example = pipe.example_conditioning(args.num, num_frames=t, height=h, width=w,
                                         generator=torch.Generator().manual_seed(args.seed))
-    unfed = {k: v for k, v in example.items() if k in recipe.conditioning and k not in cond}
+    unfed = {k: v for k, v in example.items() if k not in cond}
     if unfed:  # no user input feeds these: random conditioning of valid shapes (a smoke run), said out loud
         cond.update(unfed)
         print(f"note: random {', '.join(unfed)} conditioning (no input given for it; see --prompt / --image / "

@@ -210,7 +210,7 @@ class Trainer:
         conditioning (every keyword its net is built to take), or none; ``ValueError`` for ``--cond none`` on a
         recipe whose net needs conditioning it then has no source for."""
         example = self.objective.example_conditioning(self.model, 1, device=torch.device("cpu"))
-        keys = tuple(k for k in example if k in self.recipe.conditioning)
+        keys = tuple(example)
         if self.config.cond == "none":
             needed = [k for k in keys if k == "concat" and self.recipe.preset(self.config.preset).x_cond_channels]
             needed += [k for k in keys if k in ("context", "control") or self.objective.stage is not None]
@@ -235,7 +235,6 @@ class Trainer:
         if self.conditioned:
             gc = seeded(self.config.seed, step, 11)
             cond = self.objective.training_conditioning(self.model, x0, generator=gc, device=torch.device("cpu"))
-            cond = {k: v for k, v in cond.items() if k in self.conditioned}
             cond = self.objective.drop_condition(cond, self.model, self.cond_drop, generator=gc)
         part = slice(self.rank * b // self.world, (self.rank + 1) * b // self.world)
         cond = {k: v[part].to(self.device) for k, v in cond.items()}

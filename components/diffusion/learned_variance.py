@@ -27,7 +27,8 @@ from ._common import expand_to
 __all__ = ["learned_variance_vlb", "posterior"]
 
 
-def _tables(alphas_cumprod: Tensor):
+def _tables(alphas_cumprod: Tensor, device) -> tuple[Tensor, ...]:
+    """(ᾱ, log β, log β̃ clipped, μ̃'s x0 and x_i coefficients) per step, float64 on ``device``."""
     abar = alphas_cumprod.double()
     prev = torch.cat([abar.new_ones(1), abar[:-1]])
     beta = 1 - abar / prev
@@ -35,15 +36,21 @@ def _tables(alphas_cumprod: Tensor):
     post_log_var = torch.log(torch.cat([post_var[1:2], post_var[1:]]))
     coef_x0 = beta * prev.sqrt() / (1 - abar)
     coef_xt = (1 - prev) * (1 - beta).sqrt() / (1 - abar)
-    return beta, post_log_var, coef_x0, coef_xt
+    return tuple(v.to(device) for v in (abar, torch.log(beta), post_log_var, coef_x0, coef_xt))
+
+
+def _at(table: Tensor, i: Tensor, like: Tensor) -> Tensor:
+    return expand_to(table[i].to(like.dtype), like, "index")
+
+
+def _posterior(tables, i: Tensor, x0: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
+    _, _, post_log_var, coef_x0, coef_xt = tables
+    return _at(coef_x0, i, z) * x0 + _at(coef_xt, i, z) * z, _at(post_log_var, i, z)
 
 
 def posterior(alphas_cumprod: Tensor, index: Tensor, x0: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
     """(μ̃, log β̃ clipped) of q(x_{i−1} | x_i = z, x0) at integer steps ``index`` ``(B,)``; x0, z ``(B, ...)``."""
-    _, post_log_var, coef_x0, coef_xt = (v.to(z.device) for v in _tables(alphas_cumprod))
-    i = index.long()
-    mean = expand_to(coef_x0[i].to(z.dtype), z, "index") * x0 + expand_to(coef_xt[i].to(z.dtype), z, "index") * z
-    return mean, expand_to(post_log_var[i].to(z.dtype), z, "index")
+    return _posterior(_tables(alphas_cumprod, z.device), index.long(), x0, z)
 
 
 def _normal_kl(mean1, log_var1, mean2, log_var2):
@@ -71,17 +78,18 @@ def learned_variance_vlb(alphas_cumprod: Tensor, index: Tensor, x0: Tensor, z: T
         raise ValueError(f"learned_variance_vlb: x0, z, eps_pred and var_pred must have one shape, got "
                          f"{tuple(x0.shape)}, {tuple(z.shape)}, {tuple(eps_pred.shape)}, {tuple(var_pred.shape)}")
     n = alphas_cumprod.numel()
-    if bool(((index < 0) | (index > n - 1) | (index != index.round())).any()):
+    if index.device.type == "cpu" and bool(((index < 0) | (index > n - 1) | (index != index.round())).any()):
+        # checked where it costs no device sync; the objective passes rounded indices in [0, N − 1]
         raise ValueError(f"learned_variance_vlb: index must hold integers in [0, {n - 1}], got {index.tolist()}")
-    beta, post_log_var, _, _ = (v.to(z.device) for v in _tables(alphas_cumprod))
+    tables = _tables(alphas_cumprod, z.device)
+    abar, log_beta = tables[0], tables[1]
     i = index.long()
-    abar = expand_to(alphas_cumprod.double().to(z.device)[i].to(z.dtype), z, "index")
-    x0_pred = (z - (1 - abar).sqrt() * eps_pred.detach()) / abar.sqrt()
-    model_mean, _ = posterior(alphas_cumprod, index, x0_pred, z)
-    true_mean, true_log_var = posterior(alphas_cumprod, index, x0, z)
+    a = _at(abar, i, z)
+    x0_pred = (z - (1 - a).sqrt() * eps_pred.detach()) / a.sqrt()
+    model_mean, _ = _posterior(tables, i, x0_pred, z)
+    true_mean, true_log_var = _posterior(tables, i, x0, z)
     frac = (var_pred + 1) / 2
-    log_beta = expand_to(torch.log(beta)[i].to(z.dtype), z, "index")
-    model_log_var = frac * log_beta + (1 - frac) * true_log_var
+    model_log_var = frac * _at(log_beta, i, z) + (1 - frac) * true_log_var
     kl = _normal_kl(true_mean, true_log_var, model_mean, model_log_var).flatten(1).mean(1)
     nll = _discretized_gaussian_nll(x0, model_mean, model_log_var).flatten(1).mean(1)
     return torch.where(i == 0, nll, kl) / math.log(2.0)
