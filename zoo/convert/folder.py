@@ -208,16 +208,21 @@ def _converted(folder: Path, sub: str, classes: tuple[str, ...]) -> nn.Module:
     """A diffusers model subfolder loaded with ``from_pretrained`` (local, safetensors only) and converted."""
     import diffusers
 
-    from . import from_diffusers, vae_image  # noqa: F401  (vae_image registers the AutoencoderKL converter)
+    from . import from_diffusers
 
-    cls = _config(folder, sub).get("_class_name")
+    return from_diffusers(_from_pretrained(diffusers, folder, sub, _config(folder, sub).get("_class_name"), classes))
+
+
+def _from_pretrained(library, folder: Path, sub: str, cls: str | None, classes: tuple[str, ...]) -> nn.Module:
+    """``library.<cls>.from_pretrained(folder/sub)`` (local, safetensors only) in eval mode, ``cls`` one of
+    ``classes``; a ValueError naming the folder, the subfolder and what it holds otherwise."""
     if cls not in classes:
         raise ValueError(f"weights folder {folder}: {sub}/ holds a {cls}, the recipe expects {' or '.join(classes)}")
     try:
-        model = getattr(diffusers, cls).from_pretrained(folder / sub, local_files_only=True, use_safetensors=True)
+        model = getattr(library, cls).from_pretrained(folder / sub, local_files_only=True, use_safetensors=True)
     except (OSError, ValueError) as err:
         raise ValueError(f"weights folder {folder}: could not load {sub}/ as {cls} ({err})") from None
-    return from_diffusers(model.eval())
+    return model.eval()
 
 
 def _transformers_class(folder: Path, sub: str, index: dict) -> str | None:
@@ -233,14 +238,7 @@ def _transformers_model(folder: Path, sub: str, classes: tuple[str, ...], index:
     import transformers
 
     _config(folder, sub)
-    cls = _transformers_class(folder, sub, index)
-    if cls not in classes:
-        raise ValueError(f"weights folder {folder}: {sub}/ holds a {cls}, the recipe expects {' or '.join(classes)}")
-    try:
-        model = getattr(transformers, cls).from_pretrained(folder / sub, local_files_only=True, use_safetensors=True)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"weights folder {folder}: could not load {sub}/ as {cls} ({err})") from None
-    return model.eval()
+    return _from_pretrained(transformers, folder, sub, _transformers_class(folder, sub, index), classes)
 
 
 def _tokenizer(folder: Path, index: dict):

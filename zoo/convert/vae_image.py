@@ -18,8 +18,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .checks import config_getter, level_problems, refuse_unsupported
-from .common import RenameTable, convert_weights, param_pairs, prefixed, register_converter, rename_state_dict
-from .vae_temporal import _ATTENTION, _IMAGE_RESNET
+from .common import RenameTable, convert_weights, register_converter, rename_state_dict
+from .vae_temporal import _IMAGE_RESNET, autoencoder_pairs
 
 
 __all__ = ["VAE_IMAGE_DIFFUSERS_CLASS", "vae_image_config", "vae_image_rename_table", "vae_image_to_diffusers_state_dict"]
@@ -28,20 +28,10 @@ VAE_IMAGE_DIFFUSERS_CLASS = "AutoencoderKL"
 
 
 def vae_image_rename_table(layers_per_block: int) -> RenameTable:
-    """The rename table for ``layers_per_block`` res-blocks per encoder level (both directions)."""
-    n = layers_per_block
-    pairs = param_pairs([("quant_conv", "quant_conv"), ("post_quant_conv", "post_quant_conv"),
-                         ("encoder.down_blocks.{L}.downsamplers.0.conv", f"encoder.down.{{L}}.{n}.conv"),
-                         ("decoder.up_blocks.{L}.upsamplers.0.conv", f"decoder.up.{{L}}.{n + 1}.conv")])
-    for part in ("encoder", "decoder"):
-        pairs += prefixed(f"{part}.", f"{part}.", param_pairs([("conv_in", "conv_in"), ("conv_out", "conv_out"),
-                                                               ("conv_norm_out", "norm_out")]))
-        pairs += (prefixed(f"{part}.mid_block.resnets.0.", f"{part}.mid.0.", _IMAGE_RESNET)
-                  + prefixed(f"{part}.mid_block.attentions.0.", f"{part}.mid.1.", _ATTENTION)
-                  + prefixed(f"{part}.mid_block.resnets.1.", f"{part}.mid.2.", _IMAGE_RESNET))
-    pairs += prefixed("encoder.down_blocks.{L}.resnets.{i}.", "encoder.down.{L}.{i}.", _IMAGE_RESNET)
-    pairs += prefixed("decoder.up_blocks.{L}.resnets.{i}.", "decoder.up.{L}.{i}.", _IMAGE_RESNET)
-    return RenameTable.from_pairs(pairs)
+    """The rename table for ``layers_per_block`` res-blocks per encoder level (both directions): the temporal
+    decoder's layout with image res-blocks in the decoder and a ``post_quant_conv``."""
+    return RenameTable.from_pairs(autoencoder_pairs(
+        layers_per_block, _IMAGE_RESNET, [("quant_conv", "quant_conv"), ("post_quant_conv", "post_quant_conv")]))
 
 
 def vae_image_config(config) -> dict:

@@ -38,22 +38,30 @@ _ATTENTION = param_pairs([("group_norm", "norm"), ("to_q", "attn.to_q"), ("to_k"
 _MERGE = "merge.merge_factor"
 
 
-def vae_temporal_rename_table(layers_per_block: int) -> RenameTable:
-    """The rename table for ``layers_per_block`` res-blocks per encoder level (both directions)."""
+def autoencoder_pairs(layers_per_block: int, decoder_resnet: list, extra: list) -> list:
+    """diffusers <-> zoo pairs of an SD-style KL autoencoder: encoder and decoder with ``layers_per_block``
+    res-blocks per encoder level (``_IMAGE_RESNET`` in the encoder, ``decoder_resnet`` in the decoder), mid blocks
+    with one attention, plus the ``extra`` (diffusers, zoo) top-level names (``quant_conv``, …)."""
     n = layers_per_block
-    pairs = param_pairs([("quant_conv", "quant_conv"), ("decoder.time_conv_out", "decoder.time_conv_out"),
-                         ("encoder.down_blocks.{L}.downsamplers.0.conv", f"encoder.down.{{L}}.{n}.conv"),
+    pairs = param_pairs([*extra, ("encoder.down_blocks.{L}.downsamplers.0.conv", f"encoder.down.{{L}}.{n}.conv"),
                          ("decoder.up_blocks.{L}.upsamplers.0.conv", f"decoder.up.{{L}}.{n + 1}.conv")])
     for part in ("encoder", "decoder"):
-        res = _IMAGE_RESNET if part == "encoder" else SPATIOTEMPORAL_RESNET
+        res = _IMAGE_RESNET if part == "encoder" else decoder_resnet
         pairs += prefixed(f"{part}.", f"{part}.", param_pairs([("conv_in", "conv_in"), ("conv_out", "conv_out"),
                                                                ("conv_norm_out", "norm_out")]))
         pairs += (prefixed(f"{part}.mid_block.resnets.0.", f"{part}.mid.0.", res)
                   + prefixed(f"{part}.mid_block.attentions.0.", f"{part}.mid.1.", _ATTENTION)
                   + prefixed(f"{part}.mid_block.resnets.1.", f"{part}.mid.2.", res))
     pairs += prefixed("encoder.down_blocks.{L}.resnets.{i}.", "encoder.down.{L}.{i}.", _IMAGE_RESNET)
-    pairs += prefixed("decoder.up_blocks.{L}.resnets.{i}.", "decoder.up.{L}.{i}.", SPATIOTEMPORAL_RESNET)
-    return RenameTable.from_pairs(pairs)
+    pairs += prefixed("decoder.up_blocks.{L}.resnets.{i}.", "decoder.up.{L}.{i}.", decoder_resnet)
+    return pairs
+
+
+def vae_temporal_rename_table(layers_per_block: int) -> RenameTable:
+    """The rename table for ``layers_per_block`` res-blocks per encoder level (both directions)."""
+    return RenameTable.from_pairs(autoencoder_pairs(
+        layers_per_block, SPATIOTEMPORAL_RESNET, [("quant_conv", "quant_conv"),
+                                                  ("decoder.time_conv_out", "decoder.time_conv_out")]))
 
 
 def _negate_merges(state: dict[str, Tensor], suffix: str) -> dict[str, Tensor]:
