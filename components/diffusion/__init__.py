@@ -44,9 +44,10 @@ from .masked_conditioning import mask_channels
 from .motion_latents import background_smoothing, motion_dynamics_latents, translate_frames
 from .multidiffusion import sample_windows, window_starts
 from .smoother import linear_interpolator, smooth_frames
+from .step import Step, call_denoiser
 
 
-__all__ = ["ancestral", "background_smoothing", "deis", "denoisers", "dpm_solver", "dpmpp_sde", "edit_video", "extend_video", "extension", "forward",
+__all__ = ["Step", "ancestral", "call_denoiser", "background_smoothing", "deis", "denoisers", "dpm_solver", "dpmpp_sde", "edit_video", "extend_video", "extension", "forward",
            "frame_attention", "guidance", "hierarchical", "hierarchical_denoiser", "inversion_editing",
            "key_frame_indices", "likelihood", "linear_interpolator", "lms", "mask_channels", "masked_conditioning",
            "motion_dynamics_latents",

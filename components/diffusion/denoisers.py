@@ -20,6 +20,7 @@ from ..registry import BadInput, build, config_of, register
 from ._common import compute_dtype, expand_to, upcast
 from .parameterizations import get_parameterization
 from .schedules import NoiseSchedule
+from .step import Step
 
 
 __all__ = ["EDMDenoiser", "GaussianDenoiser", "VPDenoiser", "edm_denoiser", "gaussian_denoiser", "vp_denoiser"]
@@ -53,7 +54,8 @@ class VPDenoiser:
         if model_time == "timestep" and schedule.continuous:
             raise ValueError("denoiser/vp: model_time='timestep' needs a discrete schedule (linear, scaled_linear)")
         self.model_time = model_time
-        self._cache: dict = {}  # per-grid (σ, α, time) tables, see _levels
+
+    takes_step = True  # on the sampler's grid, α and the network time come from the run's tables (``_levels``)
 
     def model_time_of(self, sigma: Tensor) -> Tensor:
         """What the network is conditioned on at VE level ``sigma``: t, the discrete timestep, or λ."""
@@ -64,40 +66,31 @@ class VPDenoiser:
             return index.round() if self.quantize else index
         return self.schedule._t_from_sigma(sigma)
 
-    def _levels(self, x: Tensor, sigma) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _levels(self, x: Tensor, sigma, step: Step | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``(x upcast, σ broadcast to x, α(σ) broadcast, the network's time (B,))``.
 
-        A sampler hands its denoiser rows of one per-sample grid tensor (N + 1, B) (``sampling._Run.levels``); for a
-        row of such a grid α and the network time are computed once for the whole grid (one vectorised op each
-        instead of a chain of small ops per call) and the row is looked up. The grid is keyed by its storage,
-        shape and version counter (an in-place change invalidates it), and a reference to it is kept so its memory
-        is not reused while cached. Any other σ is computed directly."""
-        dtype = compute_dtype(x, sigma)
-        grid = sigma._base if isinstance(sigma, Tensor) and sigma.ndim == 1 else None
-        if grid is not None and grid.ndim == 2 and not grid.requires_grad and grid.shape[1] == sigma.shape[0] == \
-                x.shape[0] and grid.stride(1) == sigma.stride(0) == 1:
-            key = (grid.untyped_storage().data_ptr(), grid.storage_offset(), tuple(grid.shape), grid._version,
-                   grid.dtype, grid.device, dtype)
-            hit = self._cache.get(key)
-            if hit is None or hit[0] is not grid:
-                if len(self._cache) >= 8:
-                    self._cache.pop(next(iter(self._cache)))
-                levels = grid.to(dtype)
-                hit = self._cache[key] = (grid, levels, self.schedule._alpha_from_sigma(levels),
-                                          self.model_time_of(levels))
-            row = (sigma.storage_offset() - grid.storage_offset()) // grid.stride(0)
-            _, levels, alpha, time = hit
-            return x.to(dtype), expand_to(levels[row], x, "sigma"), expand_to(alpha[row], x, "alpha"), time[row]
+        At a level on the sampler's grid (``step.on_grid``) α and the network time come from tables the run
+        computes once over the whole grid (``Step.table``: one vectorised op each instead of a chain of small ops per
+        call); any other level is computed directly."""
+        if step is not None and step.on_grid:
+            dtype = compute_dtype(x, step.sigmas)
+            levels, alpha, time = step.table(self, self._grid_tables)
+            s = levels[step.row].to(dtype)
+            return (x.to(dtype), s, alpha[step.row].to(dtype), time[step.row].expand(x.shape[0]))
         x_up, level = upcast(x, sigma)
         s = expand_to(level, x_up, "sigma")
         alpha = self.schedule._alpha_from_sigma(s)  # VP: 1/sqrt(1 + σ²); rectified flow: 1/(1 + σ)
         return x_up, s, alpha, self.model_time_of(_per_sample(level, x_up))
 
-    def __call__(self, x: Tensor, sigma, *, model: Callable | None = None, **cond) -> Tensor:
+    def _grid_tables(self, sigmas: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return sigmas, self.schedule._alpha_from_sigma(sigmas), self.model_time_of(sigmas)
+
+    def __call__(self, x: Tensor, sigma, *, model: Callable | None = None, step: Step | None = None,
+                 **cond) -> Tensor:
         net = model if model is not None else self.model
         if net is None:
             raise ValueError("denoiser/vp: no model bound; build('denoiser/vp', model=net, ...) or pass model=")
-        x, s, alpha, time = self._levels(x, sigma)
+        x, s, alpha, time = self._levels(x, sigma, step)
         z = x * alpha
         pred = net(z, time, **cond)
         if pred.shape != x.shape:
@@ -112,7 +105,10 @@ class EDMDenoiser:
     def __init__(self, model, preconditioning) -> None:
         self.model, self.preconditioning = model, preconditioning
 
-    def __call__(self, x: Tensor, sigma, *, model: Callable | None = None, **cond) -> Tensor:
+    takes_step = True  # accepted for the wrappers' sake; EDM's coefficients are a few ops per call
+
+    def __call__(self, x: Tensor, sigma, *, model: Callable | None = None, step: Step | None = None,
+                 **cond) -> Tensor:
         net = model if model is not None else self.model
         if net is None:
             raise ValueError("denoiser/edm: no model bound; build('denoiser/edm', model=net, ...) or pass model=")

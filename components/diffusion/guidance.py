@@ -17,6 +17,7 @@ from torch import Tensor
 
 from ..registry import BadInput, register
 from ._common import expand_to
+from .step import Step, call_denoiser
 
 
 __all__ = ["ClassifierFreeGuidance", "OscillatingGuidance", "PerFrameGuidance", "cfg", "cfg_per_frame",
@@ -27,11 +28,13 @@ FORMS = ("scale", "one_plus_w")
 
 class _Guided:
     key = ""
+    takes_step = True  # forwarded to the wrapped denoiser (``step.call_denoiser``); oscillating reads its index
 
     def __init__(self, denoiser: Callable | None) -> None:
         self.denoiser = denoiser
 
-    def branches(self, x: Tensor, sigma, uncond: dict | None, cond: dict, denoiser) -> tuple[Tensor, Tensor]:
+    def branches(self, x: Tensor, sigma, uncond: dict | None, cond: dict, denoiser, step: Step | None = None
+                 ) -> tuple[Tensor, Tensor]:
         """(x0 conditional, x0 unconditional) from one call on the doubled batch."""
         net = denoiser if denoiser is not None else self.denoiser
         if net is None:
@@ -54,7 +57,7 @@ class _Guided:
         sigma = torch.as_tensor(sigma, device=x.device)
         sigma2 = torch.cat([sigma.expand(x.shape[0]), sigma.expand(x.shape[0])]) if sigma.ndim <= 1 else \
             torch.cat([sigma, sigma])
-        out = net(torch.cat([x, x]), sigma2, **batched)
+        out = call_denoiser(net, torch.cat([x, x]), sigma2, step, **batched)
         return out.chunk(2)
 
     def combine(self, x0_cond: Tensor, x0_uncond: Tensor, scale) -> Tensor:
@@ -79,6 +82,12 @@ def _inputs(cfg, batch=2, generator=None):
     return (x, sigma), {"context": torch.randn(batch, 5, generator=generator)}
 
 
+def _stepped_inputs(cfg, batch=2, generator=None):
+    """``_inputs`` with the step context a sampler passes (step 3 of 10)."""
+    args, kwargs = _inputs(cfg, batch, generator)
+    return args, {**kwargs, "step": Step(index=3, num_steps=10)}
+
+
 _BAD_UNCOND = BadInput(match="uncond has keys", inputs=lambda cfg: ((torch.zeros(2, 3, 4, 2, 2), torch.ones(2)),
                                                                     {"uncond": {"text": torch.zeros(2, 5)}}))
 
@@ -94,8 +103,9 @@ class ClassifierFreeGuidance(_Guided):
         # (1 + w) x_c − w x_u is the scale form with s = 1 + w
         self.effective_scale = self.scale + 1 if form == "one_plus_w" else self.scale
 
-    def __call__(self, x: Tensor, sigma, *, uncond: dict | None = None, denoiser=None, **cond) -> Tensor:
-        c, u = self.branches(x, sigma, uncond, cond, denoiser)
+    def __call__(self, x: Tensor, sigma, *, uncond: dict | None = None, denoiser=None, step: Step | None = None,
+                 **cond) -> Tensor:
+        c, u = self.branches(x, sigma, uncond, cond, denoiser, step)
         return self.combine(c, u, self.effective_scale)
 
 
@@ -124,11 +134,12 @@ class PerFrameGuidance(_Guided):
         """The per-frame scales linspace(min, max, T), first frame lowest (SVD's LinearPredictionGuider)."""
         return torch.linspace(self.min_scale, self.max_scale, frames, device=device)
 
-    def __call__(self, x: Tensor, sigma, *, uncond: dict | None = None, denoiser=None, **cond) -> Tensor:
+    def __call__(self, x: Tensor, sigma, *, uncond: dict | None = None, denoiser=None, step: Step | None = None,
+                 **cond) -> Tensor:
         if x.ndim != 5:
             raise ValueError(f"guidance/cfg_per_frame: x must be a 5-D video B C T H W, got {x.ndim}-D shape "
                              f"{tuple(x.shape)}")
-        c, u = self.branches(x, sigma, uncond, cond, denoiser)
+        c, u = self.branches(x, sigma, uncond, cond, denoiser, step)
         return self.combine(c, u, self.scales(x.shape[2], x.device).reshape(1, 1, -1, 1, 1))
 
 
@@ -149,18 +160,11 @@ def cfg_per_frame(denoiser: Callable | None = None, min_scale: float = 1.0, max_
 class OscillatingGuidance(_Guided):
     key = "guidance/oscillating"
 
-    def __init__(self, denoiser, high: float, low: float, warmup_steps: int, calls_per_step: int) -> None:
+    def __init__(self, denoiser, high: float, low: float, warmup_steps: int) -> None:
         super().__init__(denoiser)
-        if int(warmup_steps) < 0 or int(calls_per_step) < 1:
-            raise ValueError(f"guidance/oscillating: need warmup_steps >= 0 and calls_per_step >= 1, got "
-                             f"warmup_steps={warmup_steps}, calls_per_step={calls_per_step}")
-        self.high, self.low = float(high), float(low)
-        self.warmup_steps, self.calls_per_step = int(warmup_steps), int(calls_per_step)
-        self.calls = 0
-
-    def reset(self) -> None:
-        """Start a new sampling run (the step count restarts at 0)."""
-        self.calls = 0
+        if int(warmup_steps) < 0:
+            raise ValueError(f"guidance/oscillating: warmup_steps must be >= 0, got {warmup_steps}")
+        self.high, self.low, self.warmup_steps = float(high), float(low), int(warmup_steps)
 
     def weight_at(self, step: int) -> float:
         """w at sampler step ``step``: high during warm-up, then high, low, high, ..."""
@@ -168,25 +172,32 @@ class OscillatingGuidance(_Guided):
             return self.high
         return self.low
 
-    def __call__(self, x: Tensor, sigma, *, uncond: dict | None = None, denoiser=None, **cond) -> Tensor:
-        w = self.weight_at(self.calls // self.calls_per_step)
-        self.calls += 1
-        c, u = self.branches(x, sigma, uncond, cond, denoiser)
-        return self.combine(c, u, 1 + w)
+    def __call__(self, x: Tensor, sigma, *, uncond: dict | None = None, denoiser=None, step: Step | None = None,
+                 **cond) -> Tensor:
+        if step is None:
+            raise ValueError("guidance/oscillating: step must be the sampler's step context (a sampler passes it; "
+                             "call it directly with step=components.diffusion.Step(index=i, num_steps=N)), got None")
+        c, u = self.branches(x, sigma, uncond, cond, denoiser, step)
+        return self.combine(c, u, 1 + self.weight_at(step.index))
 
 
 @register("guidance", "oscillating", paper="Ho et al. 2022 (Imagen Video), oscillating guidance",
-          tiny={"denoiser": _toy_denoiser, "high": 15.0, "low": 1.0, "warmup_steps": 8}, inputs=_inputs,
-          bad_inputs=[BadInput(match="calls_per_step >= 1", init={"calls_per_step": 0}), _BAD_UNCOND])
-def oscillating(denoiser: Callable | None = None, high: float = 15.0, low: float = 1.0, warmup_steps: int = 0,
-                calls_per_step: int = 1) -> OscillatingGuidance:
+          tiny={"denoiser": _toy_denoiser, "high": 15.0, "low": 1.0, "warmup_steps": 8}, inputs=_stepped_inputs,
+          bad_inputs=[BadInput(match="warmup_steps must be >= 0", init={"warmup_steps": -1}),
+                      BadInput(match="step must be the sampler's step context", inputs=_inputs),
+                      BadInput(match="uncond has keys", inputs=lambda cfg: (
+                          (torch.zeros(2, 3, 4, 2, 2), torch.ones(2)),
+                          {"uncond": {"text": torch.zeros(2, 5)}, "step": Step(index=0, num_steps=1)}))])
+def oscillating(denoiser: Callable | None = None, high: float = 15.0, low: float = 1.0,
+                warmup_steps: int = 0) -> OscillatingGuidance:
     """Imagen Video's oscillating guidance in the (1 + w) form: w = ``high`` for ``warmup_steps`` steps, then
     alternating high, low, high, ... per step (15 and 1 in the paper).
 
-    The wrapper counts its calls (``calls_per_step`` per sampler step: 1 for Euler/DDIM/DPM++, 2 for Heun's
-    interior steps is approximate); call ``reset()`` before each new sampling run.
+    The step is the sampler's (``step.index`` of the step context every sampler passes, ``components.diffusion.step``):
+    every call within one sampler step (Heun's corrector, DPM-2's midpoint) uses that step's weight, and nothing is
+    counted between calls, so a second run starts at step 0 by itself.
     """
-    g = OscillatingGuidance(denoiser, high, low, warmup_steps, calls_per_step)
+    g = OscillatingGuidance(denoiser, high, low, warmup_steps)
     g._component_config = {"type": "guidance/oscillating", "high": g.high, "low": g.low,
-                            "warmup_steps": g.warmup_steps, "calls_per_step": g.calls_per_step}
+                            "warmup_steps": g.warmup_steps}
     return g

@@ -19,6 +19,7 @@ from torch import Tensor
 from ..registry import BadInput, register
 from ._common import upcast
 from ._video import check_mask, check_video_sample, toy_video_denoiser
+from .step import Step, call_denoiser
 
 
 __all__ = ["MaskedConditioning", "mask_channels", "masked_conditioning"]
@@ -39,6 +40,7 @@ class MaskedConditioning:
     """Denoiser wrapper feeding c_S through ``keyword`` (default ``concat``); see ``masked_conditioning``."""
 
     key = "wrapper/masked_conditioning"
+    takes_step = True  # forwarded to the wrapped denoiser (components.diffusion.step)
 
     def __init__(self, denoiser, known, mask, scale: float, keyword: str) -> None:
         if not keyword.isidentifier():
@@ -48,7 +50,7 @@ class MaskedConditioning:
         self.scale, self.keyword = float(scale), keyword
 
     def __call__(self, x: Tensor, sigma, *, known: Tensor | None = None, mask: Tensor | None = None,
-                 denoiser: Callable | None = None, **cond) -> Tensor:
+                 denoiser: Callable | None = None, step: Step | None = None, **cond) -> Tensor:
         net = denoiser if denoiser is not None else self.denoiser
         known = known if known is not None else self.known
         mask = mask if mask is not None else self.mask
@@ -66,11 +68,11 @@ class MaskedConditioning:
         if self.keyword in cond:
             raise ValueError(f"{self.key}: {self.keyword!r} is built by the wrapper; do not pass it as well")
         if self.scale == 1.0:
-            return net(x, sigma, **{self.keyword: context}, **cond).to(x.dtype)
+            return call_denoiser(net, x, sigma, step, **{self.keyword: context}, **cond).to(x.dtype)
         sigma2 = torch.cat([sigma.expand(x.shape[0])] * 2) if sigma.ndim <= 1 else torch.cat([sigma, sigma])
         doubled = {k: torch.cat([v, v]) if isinstance(v, Tensor) and v.ndim >= 1 else v for k, v in cond.items()}
-        both = net(torch.cat([x, x]), sigma2, **{self.keyword: torch.cat([context, torch.zeros_like(context)])},
-                   **doubled).to(x.dtype)
+        both = call_denoiser(net, torch.cat([x, x]), sigma2, step,
+                             **{self.keyword: torch.cat([context, torch.zeros_like(context)])}, **doubled).to(x.dtype)
         with_context, without = both.chunk(2)
         return torch.lerp(without, with_context, self.scale)
 

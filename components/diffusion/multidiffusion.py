@@ -19,6 +19,7 @@ from torch import Tensor
 from ..registry import BadInput, register
 from ._common import upcast
 from ._video import check_video_sample, take_cond, take_frames, toy_video_denoiser
+from .step import Step, call_denoiser
 
 
 __all__ = ["MultiDiffusion", "multidiffusion", "sample_windows", "window_starts"]
@@ -51,6 +52,7 @@ class MultiDiffusion:
     """Denoiser wrapper averaging x0 over overlapping temporal windows; see ``multidiffusion``."""
 
     key = "wrapper/multidiffusion"
+    takes_step = True  # forwarded to the wrapped denoiser (components.diffusion.step)
 
     def __init__(self, denoiser: Callable | None, window: int, stride: int, window_batch: int | None) -> None:
         window_starts(window, window, stride, self.key)  # checks window and stride
@@ -59,7 +61,8 @@ class MultiDiffusion:
                              f"{window_batch}")
         self.denoiser, self.window, self.stride, self.window_batch = denoiser, int(window), int(stride), window_batch
 
-    def __call__(self, x: Tensor, sigma, *, denoiser: Callable | None = None, **cond) -> Tensor:
+    def __call__(self, x: Tensor, sigma, *, denoiser: Callable | None = None, step: Step | None = None,
+                 **cond) -> Tensor:
         net = denoiser if denoiser is not None else self.denoiser
         if net is None:
             raise ValueError(f"{self.key}: no denoiser bound; build('{self.key}', denoiser=D, ...) or pass denoiser=")
@@ -77,7 +80,7 @@ class MultiDiffusion:
             sig = _stack([take_frames(sigma_b, idx, frames, "sigma", self.key) for idx in group])
             conds = [take_cond(cond, idx, frames, self.key) for idx in group]
             batched = {k: _stack([c[k] for c in conds]) for k in cond}
-            out = net(xs, sig, **batched).to(x.dtype).chunk(len(group))
+            out = call_denoiser(net, xs, sig, step, **batched).to(x.dtype).chunk(len(group))
             for idx, pred in zip(group, out):
                 total[:, :, idx] += pred
                 count[:, :, idx] += 1

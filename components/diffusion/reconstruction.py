@@ -34,6 +34,7 @@ from torch import Tensor
 from ..registry import BadInput, build, register
 from ._common import upcast
 from ._video import check_mask, draw, level, toy_video_denoiser
+from .step import Step, call_denoiser
 
 
 __all__ = ["ReconstructionGuidance", "Replacement", "reconstruction", "replacement", "resize"]
@@ -45,6 +46,7 @@ class Replacement:
     """Replacement conditioning (VDM §3.1); see the module docstring and ``replacement``."""
 
     key = "wrapper/replacement"
+    takes_step = True  # forwarded to the wrapped denoiser (components.diffusion.step)
 
     def __init__(self, denoiser: Callable | None, known: Tensor | None, mask: Tensor | None,
                  generator: torch.Generator | None, noise_sampler: Callable[[int], Tensor] | None) -> None:
@@ -81,10 +83,11 @@ class Replacement:
         return torch.where(mask, known + level(sigma, x) * self.noise(x, generator), x)
 
     def __call__(self, x: Tensor, sigma, *, known: Tensor | None = None, mask: Tensor | None = None,
-                 generator: torch.Generator | None = None, denoiser: Callable | None = None, **cond) -> Tensor:
+                 generator: torch.Generator | None = None, denoiser: Callable | None = None,
+                 step: Step | None = None, **cond) -> Tensor:
         x, sigma = upcast(x, sigma)
         net, known, mask = self.bound(x, known, mask, denoiser)
-        x0 = net(self.replace(x, sigma, known, mask, generator), sigma, **cond).to(x.dtype)
+        x0 = call_denoiser(net, self.replace(x, sigma, known, mask, generator), sigma, step, **cond).to(x.dtype)
         return torch.where(mask, known, x0)
 
 
@@ -114,13 +117,14 @@ class ReconstructionGuidance(Replacement):
         return self.downsample(x0)
 
     def __call__(self, x: Tensor, sigma, *, known: Tensor | None = None, mask: Tensor | None = None,
-                 generator: torch.Generator | None = None, denoiser: Callable | None = None, **cond) -> Tensor:
+                 generator: torch.Generator | None = None, denoiser: Callable | None = None,
+                 step: Step | None = None, **cond) -> Tensor:
         x, sigma = upcast(x, sigma)
         net, known, mask = self.bound(x, known, mask, denoiser)
         start = x if self.downsample is not None else self.replace(x, sigma, known, mask, generator)
         with torch.enable_grad():
             x_in = start.detach().requires_grad_(True)
-            x0 = net(x_in, sigma, **cond).to(x.dtype)
+            x0 = call_denoiser(net, x_in, sigma, step, **cond).to(x.dtype)
             pred = self.project(x0, known)
             if pred.shape[1:] != known.shape[1:]:
                 raise ValueError(f"{self.key}: downsample maps the prediction {tuple(x0.shape)} to "

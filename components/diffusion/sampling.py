@@ -1,7 +1,8 @@
 """The sampler contract and what every sampler shares (k-diffusion's, with tests).
 
 ``sample = build("sampler/KEY", **knobs)`` then ``sample(denoiser, x, sigmas, *, extra_args=None, callback=None,
-generator=None, noise_sampler=None)``: ``denoiser(x, sigma, **extra_args) -> x0`` in VE σ space, ``x`` the sample at
+generator=None, noise_sampler=None)``: ``denoiser(x, sigma, **extra_args) -> x0`` in VE σ space (plus ``step=`` the explicit step context,
+``step.Step``, for a denoiser that declares ``takes_step``), ``x`` the sample at
 ``sigmas[0]`` (``B, ...``), ``sigmas`` a 1-D decreasing grid (usually ending in 0; increasing for inversion).
 
 Rules every sampler keeps: arithmetic in fp32 (float64 for float64 input); no host synchronisation inside the
@@ -21,13 +22,16 @@ from torch import Tensor
 
 from ..registry import BadInput
 from ._common import check_sigmas, compute_dtype
+from .step import Step, call_denoiser
 
 
 __all__ = ["Sampler", "SAMPLER_BAD_INPUTS", "sampler_inputs"]
 
 
 class _Run:
-    """One call's state: the denoiser bound to its extra args, noise source, callback and progress."""
+    """One call's state: the denoiser bound to its extra args, noise source, callback, progress, and the step
+    context (``step.Step``) of each denoiser call: the sampler step index (set by ``steps``), the grid row of the
+    call's level and the run's per-grid tables. All of it lives and dies with the call."""
 
     def __init__(self, denoiser, x: Tensor, sigmas: Tensor, extra_args, callback, generator, noise_sampler,
                  progress) -> None:
@@ -35,16 +39,21 @@ class _Run:
         self.callback, self.generator, self.noise_sampler = callback, generator, noise_sampler
         self.progress, self.draws = progress, 0
         self.ones = x.new_ones(x.shape[0])
-        # the grid's levels per sample, (N + 1, B), built once: a denoiser is handed rows of this one tensor at the
-        # grid's levels, so an adapter can compute its per-level coefficients for the whole grid at once
+        # the grid's levels per sample, (N + 1, B), built once: the denoiser is handed its rows
         self.sigmas, self.levels = sigmas, sigmas[:, None] * self.ones
+        self.index, self.num_steps, self.tables = 0, len(sigmas) - 1, {}
+
+    def _row(self, sigma: Tensor) -> int | None:
+        """The row of this run's grid that ``sigma`` is an element of (``sigmas[i]``), else None."""
+        if sigma.ndim == 0 and sigma._base is self.sigmas:
+            return (sigma.storage_offset() - self.sigmas.storage_offset()) // self.sigmas.stride(0)
+        return None
 
     def denoise(self, x: Tensor, sigma: Tensor) -> Tensor:
-        if sigma.ndim == 0 and sigma._base is self.sigmas:  # a grid element sigmas[i]: its row of ``levels``
-            level = self.levels[(sigma.storage_offset() - self.sigmas.storage_offset()) // self.sigmas.stride(0)]
-        else:
-            level = sigma * self.ones
-        return self.denoiser(x, level, **self.extra).to(x.dtype)
+        row = self._row(sigma)
+        level = self.levels[row] if row is not None else sigma * self.ones
+        step = Step(self.index, self.num_steps, row, self.sigmas, self.tables)
+        return call_denoiser(self.denoiser, x, level, step, **self.extra).to(x.dtype)
 
     def noise(self, x: Tensor, sigma: Tensor | None = None, sigma_next: Tensor | None = None) -> Tensor:
         """The k-th fresh draw; a level-aware ``noise_sampler`` (``uses_levels``, e.g. ``brownian_noise``) also gets
@@ -61,11 +70,15 @@ class _Run:
         return torch.randn(x.shape, generator=self.generator, dtype=x.dtype, device=x.device)
 
     def steps(self, n: int):
-        if not self.progress:
-            return range(n)
-        from tqdm.auto import tqdm
+        """The sampler's step loop ``range(n)``; records each index for the step context."""
+        indices = range(n)
+        if self.progress:
+            from tqdm.auto import tqdm
 
-        return tqdm(range(n))
+            indices = tqdm(indices)
+        for i in indices:
+            self.index = i
+            yield i
 
     def report(self, i: int, x: Tensor, sigma: Tensor, sigma_next: Tensor, denoised: Tensor) -> None:
         if self.callback is not None:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import components
+from components.diffusion import Step
 
 
 class Recorder:
@@ -68,12 +69,33 @@ def test_oscillating_guidance_holds_high_then_alternates_per_step():
     g = components.build("guidance/oscillating", denoiser=Recorder(), high=15.0, low=1.0, warmup_steps=2)
     c, u = _branches(x, sigma, ctx, torch.zeros_like(ctx))
     weights = []
-    for _ in range(6):
-        out = g(x, sigma, context=ctx)
+    for i in range(6):
+        out = g(x, sigma, context=ctx, step=Step(i, 6))
         weights.append(round(float(((out - c) / (c - u)).mean()), 4))  # out = c + w (c - u)
     assert weights == [15.0, 15.0, 15.0, 1.0, 15.0, 1.0]
-    g.reset()
-    torch.testing.assert_close(g(x, sigma, context=ctx), c + 15.0 * (c - u))
+    with pytest.raises(ValueError, match="step must be the sampler's step context"):
+        g(x, sigma, context=ctx)
+
+
+def test_oscillating_guidance_reads_the_samplers_step_so_runs_repeat_and_heun_keeps_one_weight_per_step():
+    """Heun calls the denoiser twice per interior step; both calls of step i use w_i (no call counting), and a
+    second run of the same sampler gives the same output (nothing carried over)."""
+    x, _, ctx = _inputs()
+    sigmas = torch.tensor([5.0, 3.0, 2.0, 1.0, 0.0])
+    g = components.build("guidance/oscillating", denoiser=Recorder(), high=4.0, low=1.0, warmup_steps=1)
+    seen = []
+
+    class Spy:
+        takes_step = True
+
+        def __call__(self, x, sigma, *, step=None, **cond):
+            seen.append(step.index)
+            return g(x, sigma, step=step, **cond)
+
+    heun = components.build("sampler/heun")
+    first = heun(Spy(), x * 5, sigmas, extra_args={"context": ctx})
+    assert seen == [0, 0, 1, 1, 2, 2, 3]  # the last step to σ = 0 is a plain Euler step
+    assert torch.equal(heun(Spy(), x * 5, sigmas, extra_args={"context": ctx}), first)
 
 
 def test_guidance_drives_a_sampler_through_extra_args():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import components
-from components.diffusion import smooth_frames
+from components.diffusion import Step, smooth_frames
 
 
 def linear_video(frames=7):
@@ -25,8 +25,8 @@ def constant_denoiser(value):
 def test_linear_in_time_video_is_unchanged(frames, mode):
     video = linear_video(frames)
     smoother = components.build("wrapper/interleaved_smoother", denoiser=constant_denoiser(video), frames=mode)
-    for _ in range(3):
-        torch.testing.assert_close(smoother(torch.zeros_like(video), torch.ones(2)), video)
+    for i in range(3):
+        torch.testing.assert_close(smoother(torch.zeros_like(video), torch.ones(2), step=Step(i, 3)), video)
 
 
 def test_odd_frames_become_neighbour_midpoints_and_the_rest_stays():
@@ -41,19 +41,31 @@ def test_odd_frames_become_neighbour_midpoints_and_the_rest_stays():
 def test_alternates_parity_on_the_chosen_steps_only():
     x0 = torch.randn(1, 1, 5, 1, 1, generator=torch.Generator().manual_seed(2))
     smoother = components.build("wrapper/interleaved_smoother", denoiser=constant_denoiser(x0), steps=[1, 2])
-    outs = [smoother(torch.zeros_like(x0), torch.ones(1)) for _ in range(4)]
+    outs = [smoother(torch.zeros_like(x0), torch.ones(1), step=Step(i, 4)) for i in range(4)]
     assert torch.equal(outs[0], x0) and torch.equal(outs[3], x0)
     torch.testing.assert_close(outs[1], smooth_frames(x0, parity=0))  # odd step: even frames
     torch.testing.assert_close(outs[2], smooth_frames(x0, parity=1))  # even step: odd frames
-    smoother.reset()
-    assert torch.equal(smoother(torch.zeros_like(x0), torch.ones(1)), x0)
+    # the step comes from the context, not from counting: the same step again gives the same output
+    torch.testing.assert_close(smoother(torch.zeros_like(x0), torch.ones(1), step=Step(1, 4)), outs[1])
+
+
+def test_a_sampler_hands_the_smoother_its_step_and_a_second_run_repeats_the_first():
+    x0 = torch.randn(1, 1, 5, 1, 1, generator=torch.Generator().manual_seed(2))
+    smoother = components.build("wrapper/interleaved_smoother", denoiser=constant_denoiser(x0), steps=[1])
+    sigmas = torch.tensor([3.0, 2.0, 1.0, 0.0])
+    seen = []
+    first = components.build("sampler/euler")(smoother, torch.zeros_like(x0), sigmas,
+                                              callback=lambda d: seen.append(d["denoised"]))
+    assert torch.equal(seen[0], x0) and torch.equal(seen[2], x0)
+    torch.testing.assert_close(seen[1], smooth_frames(x0, parity=0))
+    assert torch.equal(components.build("sampler/euler")(smoother, torch.zeros_like(x0), sigmas), first)
 
 
 def test_custom_interpolator_is_used():
     x0 = torch.zeros(1, 1, 5, 1, 1)
     smoother = components.build("wrapper/interleaved_smoother", denoiser=constant_denoiser(x0), frames="odd",
                                 interpolator=lambda prev, nxt: torch.full_like(prev, 7.0))
-    out = smoother(x0, torch.ones(1))
+    out = smoother(x0, torch.ones(1), step=Step(0, 1))
     assert out[0, 0, :, 0, 0].tolist() == [0.0, 7.0, 0.0, 7.0, 0.0]
 
 
@@ -63,7 +75,14 @@ def test_keep_eps_reproduces_controlvideos_update():
     x, x0 = torch.randn(1, 2, 5, 2, 2, generator=g) * 3, torch.randn(1, 2, 5, 2, 2, generator=g)
     sigmas = torch.tensor([3.0, 2.0])
     smoother = components.build("wrapper/interleaved_smoother", denoiser=constant_denoiser(x0), frames="odd",
-                                keep_eps=True, sigmas=sigmas.tolist())
+                                keep_eps=True)
     out = components.build("sampler/euler")(smoother, x, sigmas)
     expected = smooth_frames(x0, 1) + sigmas[1] * (x - x0) / sigmas[0]
     torch.testing.assert_close(out, expected)
+
+
+def test_keep_eps_needs_the_grid_of_the_step_context():
+    x0 = torch.zeros(1, 1, 5, 1, 1)
+    smoother = components.build("wrapper/interleaved_smoother", denoiser=constant_denoiser(x0), keep_eps=True)
+    with pytest.raises(ValueError, match="keep_eps=True needs the step context's sigmas"):
+        smoother(x0, torch.ones(1), step=Step(0, 4))
