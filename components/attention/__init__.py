@@ -6,6 +6,7 @@ decides which tokens of a ``B C T H W`` video are queries and which are keys/val
 
 from . import (  # noqa: F401  (registration)
     backends,
+    configure,
     cross,
     cross_frame,
     fully_cross_frame,
@@ -15,8 +16,25 @@ from . import (  # noqa: F401  (registration)
     temporal,
     windowed,
 )
-from .backends import attend, attention_backend, attention_flops, available_backends, current_backend, resolve_backend
-from .base import MultiHeadAttention, set_attention_backend
+from .backends import (
+    attend,
+    attention_backend,
+    attention_flops,
+    available_backends,
+    backend_names,
+    check_backend_name,
+    current_backend,
+    resolve_backend,
+)
+from .base import MultiHeadAttention
+from .configure import (
+    attention_backends_of,
+    configure_attention,
+    override_attention_backend,
+    set_attention_backend,
+    swap_spatial_attention,
+    use_cross_frame_attention,
+)
 from .cross import CrossAttention
 from .cross_frame import CrossFrameAttention
 from .fully_cross_frame import FullyCrossFrameAttention
@@ -41,11 +59,18 @@ __all__ = [
     "WindowedAttention",
     "attend",
     "attention_backend",
+    "attention_backends_of",
     "attention_flops",
     "available_backends",
+    "backend_names",
+    "check_backend_name",
+    "configure_attention",
     "current_backend",
     "joint_image_video_mask",
+    "override_attention_backend",
     "resolve_backend",
     "set_attention_backend",
     "sparse_causal_frames",
+    "swap_spatial_attention",
+    "use_cross_frame_attention",
 ]

@@ -24,10 +24,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..registry import BadInput, build, get_component, list_components, register
+from ..registry import BadInput, build, did_you_mean, get_component, has_component, list_components, register
 
 
-__all__ = ["AttentionBackend", "attend", "attention_backend", "available_backends", "current_backend"]
+__all__ = [
+    "AttentionBackend",
+    "attend",
+    "attention_backend",
+    "available_backends",
+    "backend_names",
+    "check_backend_name",
+    "current_backend",
+]
 
 CUDA_MAX_BATCH_ROWS = 65_535
 _CONTEXT_BACKEND: contextvars.ContextVar[str | None] = contextvars.ContextVar("attention_backend", default=None)
@@ -43,6 +51,21 @@ def attention_backend(name: str) -> Iterator[None]:
         yield
     finally:
         _CONTEXT_BACKEND.reset(token)
+
+
+def backend_names() -> list[str]:
+    """Every name a backend argument takes: ``"auto"`` and the registered ``attention_backend/<name>`` entries."""
+    return ["auto", *(key.split("/", 1)[1] for key in list_components(kind="attention_backend"))]
+
+
+def check_backend_name(name, *, argument: str = "backend", where: str = "attend") -> str:
+    """``name`` if it is ``"auto"`` or a registered backend, else ``ValueError`` naming ``argument``, the value, the
+    known names and the closest ones (availability on this machine is checked when a call runs, not here)."""
+    if isinstance(name, str) and (name == "auto" or has_component(f"attention_backend/{name}")):
+        return name
+    known = backend_names()
+    hint = did_you_mean(name, known) if isinstance(name, str) else "Did you mean none of them?"
+    raise ValueError(f"{where}: {argument} must be one of {known}, got {name!r}. {hint}")
 
 
 def current_backend() -> str:

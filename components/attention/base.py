@@ -13,7 +13,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..checks import check_video
-from .backends import attend, attention_flops
+from .backends import attend, attention_flops, check_backend_name
 
 
 class MultiHeadAttention(nn.Module):
@@ -61,6 +61,7 @@ class MultiHeadAttention(nn.Module):
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"{where}: dropout must be in [0, 1), got {dropout}")
+        check_backend_name(backend, argument="backend", where=where)
         factory = {"device": device, "dtype": dtype}
         context_dim = dim if context_dim is None else context_dim
         self.dim, self.num_heads, self.head_dim, self.context_dim = dim, num_heads, head_dim, context_dim
@@ -139,16 +140,3 @@ class MultiHeadAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_heads={self.num_heads}, head_dim={self.head_dim}, backend={self.backend!r}"
-
-
-def set_attention_backend(module: nn.Module, backend: str) -> nn.Module:
-    """Pin ``backend`` on every attention module inside ``module`` (returns ``module``)."""
-    from .backends import _backend
-
-    if backend != "auto":
-        _backend(backend)  # unknown names fail here, not at the first forward
-    for child in module.modules():
-        if isinstance(child, MultiHeadAttention):
-            child.backend = backend
-    return module
-

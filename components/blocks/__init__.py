@@ -22,11 +22,10 @@ from .spatial_transformer import SpatialTransformer
 from .spatiotemporal_transformer import SpatiotemporalTransformer
 from .temporal_transformer import TemporalTransformer
 from .transformer import TransformerLayer, VideoTransformer
-from .tune_a_video import TUNE_A_VIDEO_TRAINABLE, TuneAVideoTransformer, set_tune_a_video_trainable
+from .tune_a_video import TuneAVideoTransformer
 
 
 __all__ = [
-    "TUNE_A_VIDEO_TRAINABLE",
     "AlphaMerge",
     "DiTBlock",
     "ResnetBlock",
@@ -36,5 +35,4 @@ __all__ = [
     "TransformerLayer",
     "TuneAVideoTransformer",
     "VideoTransformer",
-    "set_tune_a_video_trainable",
 ]

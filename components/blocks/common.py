@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from functools import partial
 
-from timm.layers import GluMlp, Mlp
 from torch import Tensor, nn
 
 
@@ -22,6 +21,8 @@ def feed_forward(dim: int, mult: float = 4.0, kind: str = "geglu", *, dropout: f
     ``geglu``: ``fc2(a * gelu(g))`` with ``[a, g] = fc1(x)`` (Shazeer 2020; SD's ``GEGLU``; fc1 is ``dim -> 2·hidden``).
     ``gelu``: ``fc2(gelu(fc1(x)))``; ``gelu_tanh``: the same with the tanh approximation (DiT).
     """
+    from timm.layers import GluMlp, Mlp  # lazy: timm is slow to import (tests/test_startup.py)
+
     if kind not in FEED_FORWARDS:
         raise ValueError(f"{where}: ff must be one of {FEED_FORWARDS}, got {kind!r}")
     hidden = int(dim * mult)

@@ -7,6 +7,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .. import registry
+from ..attention.configure import configure_attention
 from ..registry import BadInput, register
 from .common import feed_forward
 
@@ -82,12 +83,16 @@ class DiTBlock(nn.Module):
         context_dim: width of cross-attention ``context`` tokens; None: no cross-attention.
         context_norm: LayerNorm (no affine, eps 1e-6) before the cross-attention (off in PixArt-α / Latte-1).
         modulation: ``"adaln_zero"`` (DiT: a per-block ``Linear(SiLU(c))``) or ``"adaln_single"`` (PixArt-α).
+        attention_backend, frame_attention, frame_attention_kwargs: as ``block/spatial_transformer`` (the swap
+            needs ``attention="spatial"``).
     """
 
     def __init__(self, dim: int, num_heads: int = 8, head_dim: int | None = None, *, cond_dim: int | None = None,
                  attention: str = "spacetime", attention_kwargs: dict | None = None, mlp_ratio: float = 4.0,
                  qk_norm: bool = False, context_dim: int | None = None, context_norm: bool = False,
-                 modulation: str = "adaln_zero", device=None, dtype=None) -> None:
+                 modulation: str = "adaln_zero", attention_backend: str | None = None,
+                 frame_attention: str | None = None, frame_attention_kwargs: dict | None = None, device=None,
+                 dtype=None) -> None:
         super().__init__()
         if not registry.has_component(f"attention/{attention}") or attention in ("cross",):
             raise ValueError(
@@ -121,6 +126,8 @@ class DiTBlock(nn.Module):
         else:
             self.scale_shift_table = nn.Parameter(torch.empty(6, dim, **factory))
         self.reset_parameters()
+        configure_attention(self, attention_backend=attention_backend, frame_attention=frame_attention,
+                            frame_attention_kwargs=frame_attention_kwargs)
 
     def reset_parameters(self) -> None:
         for module in self.modules():

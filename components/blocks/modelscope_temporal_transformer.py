@@ -16,6 +16,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .. import registry
+from ..attention.configure import configure_attention
 from ..checks import check_divisible, check_video
 from ..examples import bad_channels, bad_ndim, video_inputs
 from ..registry import BadInput, register
@@ -79,12 +80,13 @@ class ModelScopeTemporalTransformer(nn.Module):
         depth: layers; position: ``attention/temporal``'s frame positions (ModelScope: ``"none"``).
         context_dim: must be None (accepted because the U-Net's temporal slot passes it).
         num_groups, eps: the clip GroupNorm (32, 1e-6); ff, ff_mult: ``geglu`` × 4; dropout; zero_init.
+        attention_backend: pin this ``attention_backend/<name>`` on every attention inside (None: as built).
     """
 
     def __init__(self, dim: int, num_heads: int = 8, head_dim: int | None = None, *, depth: int = 1,
                  position: str = "none", context_dim: int | None = None, num_groups: int = 32, eps: float = 1e-6,
                  ff: str = "geglu", ff_mult: float = 4.0, dropout: float = 0.0, zero_init: bool = True,
-                 device=None, dtype=None) -> None:
+                 attention_backend: str | None = None, device=None, dtype=None) -> None:
         super().__init__()
         where = type(self).__name__
         check_divisible("dim", dim, num_groups, "num_groups", where=where)
@@ -108,6 +110,7 @@ class ModelScopeTemporalTransformer(nn.Module):
         if zero_init:
             nn.init.zeros_(self.proj_out.weight)
             nn.init.zeros_(self.proj_out.bias)
+        configure_attention(self, attention_backend=attention_backend)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         where = type(self).__name__

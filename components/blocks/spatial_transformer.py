@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..attention.configure import configure_attention
 from ..examples import video_inputs
 from ..registry import BadInput, register
 from .transformer import VideoTransformer
@@ -68,12 +69,18 @@ class SpatialTransformer(VideoTransformer):
         depth: layers; attention: the self-attention variant (``attention/<name>``).
         num_groups, eps: input GroupNorm; ff, ff_mult: ``geglu`` (SD) | ``gelu`` | ``gelu_tanh`` and its width.
         dropout: attention/FF dropout; zero_init: zero ``proj_out`` (identity at init).
+        attention_backend: pin this ``attention_backend/<name>`` on every attention inside (None: as built).
+        frame_attention, frame_attention_kwargs: swap every ``attention/spatial`` inside for this frame-wise
+            variant after building (what ``swap_spatial_attention`` records; ``attention=`` builds it directly).
     """
 
     def __init__(self, dim: int, num_heads: int = 8, head_dim: int | None = None, *, context_dim: int | None = None,
                  depth: int = 1, attention: str = "spatial", num_groups: int = 32, eps: float = 1e-6,
                  ff: str = "geglu", ff_mult: float = 4.0, dropout: float = 0.0, zero_init: bool = False,
-                 device=None, dtype=None) -> None:
+                 attention_backend: str | None = None, frame_attention: str | None = None,
+                 frame_attention_kwargs: dict | None = None, device=None, dtype=None) -> None:
         super().__init__(dim, num_heads, head_dim, context_dim=context_dim, depth=depth, attention=attention,
                          num_groups=num_groups, eps=eps, ff=ff, ff_mult=ff_mult, dropout=dropout,
                          zero_init=zero_init, device=device, dtype=dtype)
+        configure_attention(self, attention_backend=attention_backend, frame_attention=frame_attention,
+                            frame_attention_kwargs=frame_attention_kwargs)

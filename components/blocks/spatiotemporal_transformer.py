@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ..attention.configure import configure_attention
 from ..examples import video_inputs
 from ..registry import register
 from .alpha_merge import AlphaMerge
@@ -38,13 +39,17 @@ class SpatiotemporalTransformer(nn.Module):
             off (Make-A-Video's temporal attention is self-attention only).
         position, causal: the temporal attention's frame positions and causality (``attention/temporal``).
         merge_factor: ``None`` (residual composition) or the initial logit of α (SVD: 0.5).
+        attention_backend, frame_attention, frame_attention_kwargs: as ``block/spatial_transformer`` (the swap
+            reaches the spatial half; both halves are recorded with it).
         (others as ``block/spatial_transformer``, shared by both halves)
     """
 
     def __init__(self, dim: int, num_heads: int = 8, head_dim: int | None = None, *, context_dim: int | None = None,
                  depth: int = 1, temporal_cross_attention: bool = False, position: str = "none", causal: bool = False,
                  merge_factor: float | None = None, num_groups: int = 32, eps: float = 1e-6, ff: str = "geglu",
-                 ff_mult: float = 4.0, dropout: float = 0.0, device=None, dtype=None) -> None:
+                 ff_mult: float = 4.0, dropout: float = 0.0, attention_backend: str | None = None,
+                 frame_attention: str | None = None, frame_attention_kwargs: dict | None = None, device=None,
+                 dtype=None) -> None:
         super().__init__()
         shared = dict(depth=depth, num_groups=num_groups, eps=eps, ff=ff, ff_mult=ff_mult, dropout=dropout,
                       device=device, dtype=dtype)
@@ -58,6 +63,8 @@ class SpatiotemporalTransformer(nn.Module):
             AlphaMerge(merge_factor, "learned_with_images", device=device, dtype=dtype)
             if merge_factor is not None else None
         )
+        configure_attention(self, attention_backend=attention_backend, frame_attention=frame_attention,
+                            frame_attention_kwargs=frame_attention_kwargs)
 
     def forward(self, x: Tensor, context: Tensor | None = None, *, num_image_frames: int = 0) -> Tensor:
         s = self.spatial(x, context)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 from einops import rearrange
-from timm.layers import Mlp
 from torch import Tensor, nn
 
 from .. import registry
+from ..attention.configure import configure_attention
 from ..checks import check_video
 from ..embed.sinusoidal import sinusoidal_embedding
 from ..examples import video_inputs
@@ -80,12 +80,16 @@ class SVDSpatiotemporalTransformer(VideoTransformer):
             ``block/spatial_transformer`` (shared by both paths).
         merge_factor, merge_strategy: ``block/alpha_merge``.
         zero_init: start as the spatial transformer (see Init).
+        attention_backend, frame_attention, frame_attention_kwargs: as ``block/spatial_transformer``.
     """
 
     def __init__(self, dim: int, num_heads: int = 8, head_dim: int | None = None, *, context_dim: int | None = None,
                  depth: int = 1, num_groups: int = 32, eps: float = 1e-6, ff: str = "geglu", ff_mult: float = 4.0,
                  dropout: float = 0.0, merge_factor: float = 0.5, merge_strategy: str = "learned_with_images",
-                 zero_init: bool = False, device=None, dtype=None) -> None:
+                 zero_init: bool = False, attention_backend: str | None = None, frame_attention: str | None = None,
+                 frame_attention_kwargs: dict | None = None, device=None, dtype=None) -> None:
+        from timm.layers import Mlp  # lazy: timm is slow to import (tests/test_startup.py)
+
         super().__init__(dim, num_heads, head_dim, context_dim=context_dim, depth=depth, attention="spatial",
                          num_groups=num_groups, eps=eps, ff=ff, ff_mult=ff_mult, dropout=dropout, device=device,
                          dtype=dtype)
@@ -103,6 +107,8 @@ class SVDSpatiotemporalTransformer(VideoTransformer):
                 layer.zero_residuals_()
             nn.init.zeros_(self.time_pos_embed.fc2.weight)
             nn.init.zeros_(self.time_pos_embed.fc2.bias)
+        configure_attention(self, attention_backend=attention_backend, frame_attention=frame_attention,
+                            frame_attention_kwargs=frame_attention_kwargs)
 
     def frame_embedding(self, num_frames: int, device, dtype) -> Tensor:
         """``(1, T, 1, 1, dim)``: MLP of the sinusoid of each frame index (SVD's ``time_pos_embed``)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from ..attention.configure import configure_attention
 from ..examples import video_inputs
 from ..registry import register
 from .spatial_transformer import bad_transformer_inputs, context_inputs
@@ -36,16 +37,18 @@ class TemporalTransformer(VideoTransformer):
     Args:
         position: ``"none"`` | ``"relative"`` (VDM) | ``"sinusoidal"`` (SVD), see ``attention/temporal``.
         causal: frame i attends only to frames j <= i.
+        attention_backend: pin this ``attention_backend/<name>`` on every attention inside (None: as built).
         (others as ``block/spatial_transformer``)
     """
 
     def __init__(self, dim: int, num_heads: int = 8, head_dim: int | None = None, *, context_dim: int | None = None,
                  depth: int = 1, position: str = "none", causal: bool = False, num_groups: int = 32,
                  eps: float = 1e-6, ff: str = "geglu", ff_mult: float = 4.0, dropout: float = 0.0,
-                 zero_init: bool = True, device=None, dtype=None) -> None:
+                 zero_init: bool = True, attention_backend: str | None = None, device=None, dtype=None) -> None:
         super().__init__(dim, num_heads, head_dim, context_dim=context_dim, depth=depth, attention="temporal",
                          attention_kwargs={"position": position, "causal": causal}, num_groups=num_groups, eps=eps,
                          ff=ff, ff_mult=ff_mult, dropout=dropout, zero_init=zero_init, device=device, dtype=dtype)
+        configure_attention(self, attention_backend=attention_backend)
 
     def forward(self, x: Tensor, context: Tensor | None = None, *, num_image_frames: int = 0) -> Tensor:
         return self._forward(x, context, num_image_frames=num_image_frames)

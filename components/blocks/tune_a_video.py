@@ -1,33 +1,13 @@
-"""Tune-A-Video's inflated transformer block and the paper's choice of trainable parameters (Wu et al. 2023, §4)."""
+"""Tune-A-Video's inflated transformer block (Wu et al. 2023, §4). The paper's trainable set is the recipe's
+(``zoo/recipes/tune_a_video.py``, ``Recipe.trainable``)."""
 
 from __future__ import annotations
 
-from torch import nn
-
+from ..attention.configure import configure_attention
 from ..examples import video_inputs
 from ..registry import register
 from .spatial_transformer import bad_transformer_inputs, context_inputs
 from .transformer import VideoTransformer
-
-
-# Module-name suffixes Tune-A-Video fine-tunes (official ``configs/*.yaml`` ``trainable_modules``); matched as the
-# official training script does (``name.endswith(suffix)``), so ``norm_temp`` stays frozen.
-TUNE_A_VIDEO_TRAINABLE = ("attn1.to_q", "attn2.to_q", "attn_temp")
-
-
-def set_tune_a_video_trainable(module: nn.Module) -> list[str]:
-    """Freeze ``module`` except the modules Tune-A-Video trains; returns the trainable parameter names.
-
-    Trainable: the query projections of the (sparse-causal) self-attention ``attn1.to_q`` and of the text
-    cross-attention ``attn2.to_q``, and the whole new temporal attention ``attn_temp``. Everything else (keys/values,
-    feed-forwards, norms including ``norm_temp``, convs) keeps the image model's weights. Works on one block or on a
-    whole inflated U-Net.
-    """
-    module.requires_grad_(False)
-    for name, child in module.named_modules():
-        if name.endswith(TUNE_A_VIDEO_TRAINABLE):
-            child.requires_grad_(True)
-    return [name for name, p in module.named_parameters() if p.requires_grad]
 
 
 @register(
@@ -49,19 +29,21 @@ class TuneAVideoTransformer(VideoTransformer):
         h = h + FF(LN(h))
         h = h + TemporalAttn(LN_temp(h))     (b t) (h w) c -> (b h w) t c    (attention/temporal, no positions)
 
-    Parameter names follow the official code (``attn1``, ``attn2``, ``ff``, ``norm_temp``, ``attn_temp``), so
-    ``set_tune_a_video_trainable`` selects exactly the paper's trainable set.
+    Parameter names follow the official code (``attn1``, ``attn2``, ``ff``, ``norm_temp``, ``attn_temp``), so the
+    recipe's ``trainable`` suffixes (official ``trainable_modules``) select exactly the paper's trainable set.
 
     Init: ``attn_temp.to_out`` is zero (weight and bias; the official code zeroes only the weight and leaves the
     bias, so its block adds a constant at init); with it the block equals the image block with ``attn1`` as
     sparse-causal attention. ``attn1`` has the parameters of ``attention/spatial``, so SD weights load unchanged.
 
-    Args: as ``block/spatial_transformer`` (the self-attention is fixed to ``sparse_causal``).
+    Args: as ``block/spatial_transformer`` (the self-attention is fixed to ``sparse_causal``; no
+    ``frame_attention``: there is no ``attention/spatial`` to swap).
     """
 
     def __init__(self, dim: int, num_heads: int = 8, head_dim: int | None = None, *, context_dim: int | None = None,
                  depth: int = 1, num_groups: int = 32, eps: float = 1e-6, ff: str = "geglu", ff_mult: float = 4.0,
-                 dropout: float = 0.0, device=None, dtype=None) -> None:
+                 dropout: float = 0.0, attention_backend: str | None = None, device=None, dtype=None) -> None:
         super().__init__(dim, num_heads, head_dim, context_dim=context_dim, depth=depth, attention="sparse_causal",
                          temporal_attention=True, num_groups=num_groups, eps=eps, ff=ff, ff_mult=ff_mult,
                          dropout=dropout, device=device, dtype=dtype)
+        configure_attention(self, attention_backend=attention_backend)

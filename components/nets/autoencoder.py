@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import registry
+from ..attention.configure import configure_attention
 from ..checks import check_video
 from ..examples import video_inputs
 from ..registry import BadInput, register
@@ -53,13 +54,18 @@ class VideoAutoencoder(nn.Module):
             path, α = sigmoid(merge_factor)) configure them.
         post_quant_conv: SD's 1×1 conv on the latents before the decoder (SVD's temporal-decoder VAE has none).
         scaling_factor: the latent scale the diffusion model uses (stored, not applied).
+        attention_backend: pin this ``attention_backend/<name>`` on the mid-block attentions (None: ``"auto"``).
+        frame_attention, frame_attention_kwargs: swap their ``attention/spatial`` for a frame-wise variant (what
+            ``swap_spatial_attention`` on a built autoencoder records; no recipe does).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int | None = None, latent_channels: int = 4, *,
                  base_channels: int = 128, channel_mults: Sequence[int] = (1, 2, 4, 4), num_res_blocks: int = 2,
                  num_groups: int = 32, eps: float = 1e-6, temporal_decoder: bool = True, temporal_eps: float = 1e-5,
                  temporal_kernel_size: int = 3, merge_factor: float = 0.0, post_quant_conv: bool = False,
-                 scaling_factor: float = 0.18215, device=None, dtype=None) -> None:
+                 scaling_factor: float = 0.18215, attention_backend: str | None = None,
+                 frame_attention: str | None = None, frame_attention_kwargs: dict | None = None, device=None,
+                 dtype=None) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         out_channels = in_channels if out_channels is None else out_channels
@@ -78,6 +84,8 @@ class VideoAutoencoder(nn.Module):
         self.decoder = VideoDecoder(out_channels, latent_channels, widths, num_res_blocks, num_groups=num_groups,
                                     eps=eps, temporal=temporal_decoder, temporal_eps=temporal_eps,
                                     temporal_kernel_size=temporal_kernel_size, merge_factor=merge_factor, **factory)
+        configure_attention(self, attention_backend=attention_backend, frame_attention=frame_attention,
+                            frame_attention_kwargs=frame_attention_kwargs)
 
     def encode_moments(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Posterior mean and log-variance (clamped to [−30, 20]), each ``(B, latent, T, H/f, W/f)``."""

@@ -115,16 +115,21 @@ class ControlBranch(SpaceTimeUNet):
         control_channels: channels of the control map (3: RGB depth / pose / edges).
         control_embedding_channels: widths of ``cond_embed`` (SD ControlNet: 16, 32, 96, 256 → f = 8).
         zero_init: zero the output convs (ControlNet); False only for tests.
+        attention_backend, frame_attention, frame_attention_kwargs: as ``SpaceTimeUNet`` (named here so the config
+            always records them).
     """
 
     def __init__(self, in_channels: int = 3, *, control_channels: int = 3,
                  control_embedding_channels: Sequence[int] = (16, 32, 96, 256), zero_init: bool = True,
-                 device=None, dtype=None, **unet) -> None:
+                 attention_backend: str | None = None, frame_attention: str | None = None,
+                 frame_attention_kwargs: dict | None = None, device=None, dtype=None, **unet) -> None:
         where = type(self).__name__
         if not control_embedding_channels:
             raise ValueError(f"{where}: control_embedding_channels must name at least one width")
         unet = {k: v for k, v in unet.items() if k not in _DECODER_ONLY}
-        super().__init__(in_channels, decoder=False, device=device, dtype=dtype, **unet)
+        super().__init__(in_channels, decoder=False, attention_backend=attention_backend,
+                         frame_attention=frame_attention, frame_attention_kwargs=frame_attention_kwargs,
+                         device=device, dtype=dtype, **unet)
         factory = {"device": device, "dtype": dtype}
         base = self.skip_channels[0]
         self.control_channels = control_channels
@@ -195,16 +200,22 @@ class ControlledUNet(nn.Module):
         control_channels, control_embedding_channels: the control map and its embedding (see ``ControlBranch``).
         control_scale: ControlNet's ``conditioning_scale``.
         control_zero_init: zero the branch's output convs (ControlNet's init; False only for tests).
+        attention_backend, frame_attention, frame_attention_kwargs: as ``SpaceTimeUNet``, for both the U-Net and
+            the branch.
         **unet: ``SpaceTimeUNet`` keywords; the branch is built from the same ones, so every U-Net option works
             under control. Its encoder starts from its own initialisation: ``model.control.copy_encoder_from(
             model.unet)`` gives ControlNet's init (``ControlBranch.from_unet`` builds a branch for an existing U-Net).
     """
 
     def __init__(self, *, control_channels: int = 3, control_embedding_channels: Sequence[int] = (16, 32, 96, 256),
-                 control_scale: float = 1.0, control_zero_init: bool = True, device=None, dtype=None,
-                 **unet) -> None:
+                 control_scale: float = 1.0, control_zero_init: bool = True, attention_backend: str | None = None,
+                 frame_attention: str | None = None, frame_attention_kwargs: dict | None = None, device=None,
+                 dtype=None, **unet) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
+        # each half applies the attention keywords itself (the swap finds no attention/spatial a second time)
+        unet.update(attention_backend=attention_backend, frame_attention=frame_attention,
+                    frame_attention_kwargs=frame_attention_kwargs)
         self.unet = SpaceTimeUNet(**unet, **factory)
         self.control = ControlBranch(control_channels=control_channels,
                                      control_embedding_channels=control_embedding_channels,

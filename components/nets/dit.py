@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import registry
+from ..attention.configure import configure_attention
 from ..registry import BadInput, register
 from .conditioning import ConditioningEmbedding, check_cond_keywords, maybe_checkpoint, timesteps_for
 from .dit_parts import (
@@ -97,6 +98,10 @@ class SpaceTimeDiT(nn.Module):
         pos_embed_param: store the fixed position table as a frozen ``nn.Parameter`` (official DiT, counted by
             ``parameters()``) or, False, as a non-persistent buffer (diffusers' PixArt / Latte, not counted).
         gradient_checkpointing: recompute each block in the backward pass.
+        attention_backend: pin this ``attention_backend/<name>`` on every attention module (None: ``"auto"`` as
+            built); recorded, so the config rebuilds the model on the same backend.
+        frame_attention, frame_attention_kwargs: swap the spatial blocks' ``attention/spatial`` for this frame-wise
+            variant after building, weights kept (what ``swap_spatial_attention`` on a built model records).
     """
 
     def __init__(
@@ -124,6 +129,9 @@ class SpaceTimeDiT(nn.Module):
         modulation: str = "adaln_zero",
         pos_embed_param: bool = True,
         gradient_checkpointing: bool = False,
+        attention_backend: str | None = None,
+        frame_attention: str | None = None,
+        frame_attention_kwargs: dict | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -190,6 +198,8 @@ class SpaceTimeDiT(nn.Module):
         )
         self.final = FinalAdaLN(hidden_dim, self.out_channels * self.patch_size[0] * self.patch_size[1]
                                 * self.patch_size[2], modulation=modulation, **factory)
+        configure_attention(self, attention_backend=attention_backend, frame_attention=frame_attention,
+                            frame_attention_kwargs=frame_attention_kwargs)
 
     def set_gradient_checkpointing(self, enabled: bool = True) -> SpaceTimeDiT:
         self.gradient_checkpointing = enabled

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import registry
+from ..attention.configure import configure_attention
 from ..blocks.resnet import frame_group_norm
 from ..checks import check_divisible, check_video
 from ..registry import register
@@ -76,6 +77,13 @@ class SpaceTimeUNet(nn.Module):
             the first conv's output, ``h = stem(conv_in(x))`` (ModelScope-T2V's ``transformer_in``); None: no stem.
         decoder: False builds the encoder alone (``embed``, ``conv_in``, ``stem``, ``down``, ``mid``; no ``up``,
             ``norm_out``, ``conv_out``): what a ControlNet copies (``net/control_branch``).
+        attention_backend: pin this ``attention_backend/<name>`` on every attention module (None: each as its block
+            builds it, ``"auto"``); recorded, so the config rebuilds the model on the same backend
+            (``components.attention.set_attention_backend`` changes it on a built model).
+        frame_attention, frame_attention_kwargs: swap every ``attention/spatial`` for this frame-wise variant after
+            building, weights kept (``"cross_frame"``: Text2Video-Zero; ``"fully_cross_frame"``: ControlVideo): what
+            ``swap_spatial_attention`` on a built model records. ``spatial_block_kwargs={"attention": ...}`` builds
+            the variant directly and is what recipes declare.
 
     The network is ``decode(*encode(x, t, **cond))``: ``encode`` runs the embedding, the first conv (plus an optional
     ``hint`` added to its output, ControlNet's embedded control map), the stem, the down path and the middle block;
@@ -125,6 +133,9 @@ class SpaceTimeUNet(nn.Module):
         stem_block: str | None = None,
         stem_block_kwargs: dict | None = None,
         decoder: bool = True,
+        attention_backend: str | None = None,
+        frame_attention: str | None = None,
+        frame_attention_kwargs: dict | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -207,7 +218,10 @@ class SpaceTimeUNet(nn.Module):
                                   unit(ch, ch, levels - 1, attend=False)])
         self.skip_channels = tuple(skips)  # one per skip, conv_in's first: the widths a ControlNet's zero convs take
         self.decoder = decoder
+        attention = dict(attention_backend=attention_backend, frame_attention=frame_attention,
+                         frame_attention_kwargs=frame_attention_kwargs)
         if not decoder:
+            configure_attention(self, **attention)
             return
         self.up = nn.ModuleList()
         for level in reversed(range(levels)):
@@ -223,6 +237,7 @@ class SpaceTimeUNet(nn.Module):
         if zero_init_output:
             nn.init.zeros_(self.conv_out.weight)
             nn.init.zeros_(self.conv_out.bias)
+        configure_attention(self, **attention)
 
     def set_gradient_checkpointing(self, enabled: bool = True) -> SpaceTimeUNet:
         self.gradient_checkpointing = enabled
