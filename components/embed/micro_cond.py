@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch
 from einops import rearrange
-from timm.layers import Mlp
 from torch import Tensor, nn
 
 from ..registry import BadInput, register
@@ -57,6 +56,8 @@ class MicroConditioning(nn.Module):
 
     def __init__(self, freq_dim: int = 256, num_scalars: int = 3, dim: int | None = None, *,
                  max_period: float = 10000.0, device=None, dtype=None) -> None:
+        from timm.layers import Mlp  # lazy: timm is slow to import (tests/test_startup.py)
+
         super().__init__()
         where = type(self).__name__
         if freq_dim <= 0 or freq_dim % 2:

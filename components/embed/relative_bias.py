@@ -18,7 +18,6 @@ import math
 
 import torch
 from einops import rearrange
-from timm.layers import trunc_normal_
 from torch import Tensor, nn
 
 from ..registry import BadInput, register
@@ -67,6 +66,8 @@ class RelativeTemporalBias(nn.Module):
 
     def __init__(self, num_heads: int, num_buckets: int = 32, max_distance: int = 32, *, device=None,
                  dtype=None) -> None:
+        from timm.layers import trunc_normal_  # lazy: timm is slow to import (tests/test_startup.py)
+
         super().__init__()
         where = type(self).__name__
         if num_buckets < 4 or num_buckets % 4:

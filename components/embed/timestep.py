@@ -15,7 +15,6 @@ Two flavours of the same thing, chosen with ``flavour=``:
 from __future__ import annotations
 
 import torch
-from timm.layers import Mlp
 from torch import Tensor, nn
 
 from ..registry import BadInput, register
@@ -60,6 +59,8 @@ class TimestepEmbedding(nn.Module):
     def __init__(self, dim: int, freq_dim: int = 256, *, flavour: str = "dit", hidden_dim: int | None = None,
                  flip_sin_to_cos: bool | None = None, downscale_freq_shift: float | None = None,
                  max_period: float = 10000.0, device=None, dtype=None) -> None:
+        from timm.layers import Mlp  # lazy: timm is slow to import (tests/test_startup.py)
+
         super().__init__()
         where = type(self).__name__
         if flavour not in _FLAVOURS:

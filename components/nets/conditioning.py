@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import torch
-from timm.layers import Mlp
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from .. import registry
 
 
-COND_KEYWORDS = ("context", "concat", "added_cond", "class_labels", "frame_mask")
+COND_KEYWORDS = ("context", "concat", "added_cond", "class_labels", "frame_mask", "control")
 
 
 class ConditioningEmbedding(nn.Module):
@@ -46,6 +45,8 @@ class ConditioningEmbedding(nn.Module):
                  time_scale: float = 1.0, num_classes: int | None = None, class_dropout_prob: float = 0.0,
                  added_cond_dim: int | None = None, added_cond_embed: str | None = None,
                  added_cond_embed_kwargs: dict | None = None, device=None, dtype=None) -> None:
+        from timm.layers import Mlp  # lazy: timm is slow to import (tests/test_startup.py)
+
         super().__init__()
         if mlp_layers < 2 or mlp_layers % 2:
             raise ValueError(f"ConditioningEmbedding: emb_mlp_layers must be an even number >= 2, got {mlp_layers}")
