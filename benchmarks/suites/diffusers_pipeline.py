@@ -11,7 +11,7 @@ VAE decoding of every frame, ``output_type="pt"``, same image and seed.
 * then interleaved A/B blocks (zoo, diffusers, diffusers, zoo, …): the **median of the per-round ratios**
   ``zoo / diffusers`` with its IQR (docs/perf.md §7), ``torch.set_num_threads(1)`` on CPU, as ``vs_diffusers``.
 
-Goal: ratio ≤ 1.0. Sizes: ``tiny`` = ``zoo.convert.tiny_pipelines.tiny_svd_pipeline()`` (U-Net (32, 64), one
+Goal: ratio ≤ 1.0. Sizes: ``tiny`` = ``zoo.testing.tiny_pipelines.tiny_svd_pipeline()`` (U-Net (32, 64), one
 res-block per level, 3 frames, 8×8 latents = 16×16 video, 4 steps); ``small`` = ``vs_diffusers``' SVD small U-Net
 ((64, 128), two res-blocks per level, head size 64, 8 frames, 32×32 latents = 64×64 video, 2 steps). ``--quick``
 runs ``tiny`` only.
@@ -45,7 +45,7 @@ def build_pair(size: str, device: torch.device, dtype: torch.dtype):
     from PIL import Image
 
     from zoo.convert.diffusers_adapter import DiffusersUNet
-    from zoo.convert.tiny_pipelines import tiny_svd_pipeline
+    from zoo.testing.tiny_pipelines import tiny_svd_pipeline
 
     unet, frames, latent, steps = SIZES[size]
     theirs = tiny_svd_pipeline(unet=unet)

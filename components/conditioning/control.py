@@ -12,9 +12,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..registry import BadInput, register
+from .encoder import ConditioningEncoder
 from .images import as_video, luminance, take_frames
 
 
@@ -40,9 +41,11 @@ def sobel_edges(video: Tensor) -> Tensor:
     bad_inputs=[BadInput(match="frames", inputs=lambda cfg: ((torch.zeros(1, 3, 1, 8, 8),), dict(num_frames=2)),
                          why="too few frames")],
 )
-class ControlEncoder(nn.Module):
+class ControlEncoder(ConditioningEncoder):
     """Video (path, frames or ``(B, 3, T, H, W)``) → ``{"control": (B, 3, T, H, W)}`` in [0, 1]: Sobel edges
     (``mode="edges"``) or the video itself as the control map (``mode="given"``, e.g. a depth video: (v + 1)/2)."""
+
+    inputs, outputs, facts = ("video",), ("control",), ("num_frames",)
 
     def __init__(self, mode: str = "edges") -> None:
         super().__init__()

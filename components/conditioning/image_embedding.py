@@ -6,10 +6,11 @@ decoder D^t is conditioned on the CLIP image embedding x_e that the prior P prod
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..registry import BadInput, register
 from .clip_image import clip_pixels, clip_vision
+from .encoder import ConditioningEncoder
 from .images import as_image
 
 
@@ -23,7 +24,7 @@ from .images import as_image
     bad_inputs=[BadInput(match="RGB", inputs=lambda cfg: ((torch.zeros(1, 4, 16, 16),), {}), why="4 channels")],
     dtypes=("float32",),
 )
-class ImageEmbeddingEncoder(nn.Module):
+class ImageEmbeddingEncoder(ConditioningEncoder):
     """Image ``(B, 3, H, W)`` (or PIL) → ``{"added_cond": (B, added_cond_dim)}``.
 
     Args:
@@ -33,11 +34,19 @@ class ImageEmbeddingEncoder(nn.Module):
 
     spatial_inputs = False  # the image is resized to CLIP's input size, not matched to the sampled size
 
+    inputs, outputs, sized_by = ("image",), ("added_cond",), ("added_cond_dim",)
+
     def __init__(self, added_cond_dim: int = 768, *, hidden: int = 1024, layers: int = 24, heads: int = 16,
                  image_size: int = 224, patch_size: int = 14, pretrained: str | None = None) -> None:
         super().__init__()
         self.clip = clip_vision(added_cond_dim, hidden=hidden, layers=layers, heads=heads, image_size=image_size,
                                 patch_size=patch_size, pretrained=pretrained)
+
+    def load_parts(self, parts) -> None:
+        """A folder's ``image_encoder`` (the CLIP vision tower)."""
+        if parts.get("image_encoder") is not None:
+            param = next(self.clip.parameters())
+            self.clip = parts["image_encoder"].to(param.device).eval()
 
     def forward(self, image) -> dict[str, Tensor]:
         param = next(self.clip.parameters())

@@ -10,9 +10,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..registry import BadInput, register
+from .encoder import ConditioningEncoder
 from .images import as_video, luminance, take_frames
 
 
@@ -27,9 +28,11 @@ from .images import as_video, luminance, take_frames
     bad_inputs=[BadInput(match="divisible", inputs=lambda cfg: ((torch.zeros(1, 3, 2, 7, 8),), dict(num_frames=2)),
                          why="H not divisible by the latent factor")],
 )
-class StructureEncoder(nn.Module):
+class StructureEncoder(ConditioningEncoder):
     """Video → ``{"concat": (B, 1, T, H/factor, W/factor)}`` (``factor``: the autoencoder's spatial factor, 8 for
     SD's VAE); ``mode``: "luma" (the depth proxy) or "given" (the video's first channel is depth)."""
+
+    inputs, outputs, facts, sized_by = ("video",), ("concat",), ("num_frames",), ("factor",)
 
     def __init__(self, factor: int = 8, mode: str = "luma") -> None:
         super().__init__()

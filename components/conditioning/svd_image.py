@@ -13,16 +13,30 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..registry import BadInput, register
+from ..registry import BadInput, build, register
 from .clip_image import clip_pixels, clip_vision
+from .encoder import ConditioningEncoder
 from .images import as_image
 
 
-def _example(cfg, batch=2, generator=None, **_):
-    from .. import build
+def _redraw(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Redraw from ``generator`` every parameter the default init drew at random: weights uniform in ±1/√fan_in
+    (the default Conv / Linear bound), biases zero; constant ones (norms, zero-initialised layers) stay. The same
+    module on every call without touching the global RNG."""
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.numel() > 1 and not bool((p == p.flatten()[0]).all()):
+                if p.ndim == 1:
+                    p.zero_()
+                else:
+                    bound = p[0].numel() ** -0.5
+                    p.copy_((torch.rand(p.shape, generator=generator) * 2 - 1) * bound)
+    return module
 
-    torch.manual_seed(0)
+
+def _example(cfg, batch=2, generator=None, **_):
     vae = build("net/video_autoencoder", base_channels=8, channel_mults=(1, 2), num_res_blocks=1, num_groups=4)
+    vae = _redraw(vae, torch.Generator().manual_seed(0))  # the same VAE on every call
     return ((torch.rand(batch, 3, 16, 16, generator=generator) * 2 - 1,),
             dict(num_frames=2, autoencoder=vae.eval(), noise_aug_strength=0.0))  # the suite reuses inputs
 
@@ -37,7 +51,7 @@ def _example(cfg, batch=2, generator=None, **_):
                          why="a grey image")],
     dtypes=("float32",),
 )
-class SVDImageEncoder(nn.Module):
+class SVDImageEncoder(ConditioningEncoder):
     """Image ``(B, 3, H, W)`` (or PIL) → ``{"context": (B, 1, D), "concat": (B, 4, T, h, w), "added_cond": (B, 3)}``.
 
     Args:
@@ -46,11 +60,20 @@ class SVDImageEncoder(nn.Module):
         pretrained: a local ``image_encoder`` folder (diffusers layout) instead of random weights.
     """
 
+    inputs, outputs = ("image",), ("context", "concat", "added_cond")
+    facts, sized_by = ("num_frames", "autoencoder", "generator"), ("context_dim",)
+
     def __init__(self, context_dim: int = 1024, *, hidden: int = 1280, layers: int = 32, heads: int = 16,
                  image_size: int = 224, patch_size: int = 14, pretrained: str | None = None) -> None:
         super().__init__()
         self.clip = clip_vision(context_dim, hidden=hidden, layers=layers, heads=heads, image_size=image_size,
                                 patch_size=patch_size, pretrained=pretrained)
+
+    def load_parts(self, parts) -> None:
+        """A folder's ``image_encoder`` (the CLIP vision tower)."""
+        if parts.get("image_encoder") is not None:
+            param = next(self.clip.parameters())
+            self.clip = parts["image_encoder"].to(param.device).eval()
 
     def forward(self, image, *, num_frames: int, autoencoder: nn.Module | None = None, fps: float = 7.0,
                 motion_bucket_id: float = 127.0, noise_aug_strength: float = 0.02,

@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..registry import BadInput, register
+from .encoder import ConditioningEncoder
 from .tokenizer import VOCAB_SIZE, byte_tokenize
 
 
@@ -36,7 +37,7 @@ def _prompts(prompt, batch: int | None) -> list[str]:
     bad_inputs=[BadInput(match="prompt must be a string", inputs=lambda cfg: ((3,), {}), why="not text")],
     dtypes=("float32", "bfloat16"),
 )
-class TextEncoder(nn.Module):
+class TextEncoder(ConditioningEncoder):
     """Prompts ``list[str]`` (or one string, repeated ``batch`` times) → ``{"context": (B, max_length, context_dim)}``.
 
     Args:
@@ -45,6 +46,8 @@ class TextEncoder(nn.Module):
         pretrained: a local folder with the encoder's ``config.json`` + safetensors weights (a diffusers
             ``text_encoder`` folder; its ``tokenizer`` sibling, if any, is the tokenizer).
     """
+
+    inputs, outputs, facts, sized_by = ("prompt",), ("context",), ("batch",), ("context_dim",)
 
     def __init__(self, context_dim: int = 768, *, num_layers: int = 12, num_heads: int = 12, max_length: int = 77,
                  kind: str = "clip", pretrained: str | None = None) -> None:
@@ -90,3 +93,14 @@ class TextEncoder(nn.Module):
     def null(self, batch: int) -> dict[str, Tensor]:
         """The empty prompt's encoding (classifier-free guidance's unconditional branch in SD-style pipelines)."""
         return self(["" for _ in range(batch)])
+
+    def unconditional(self, cond, batch: int) -> dict[str, Tensor]:
+        """The empty prompt's encoding (``null``), as SD-style pipelines guide with."""
+        return self.null(batch)
+
+    def load_parts(self, parts) -> None:
+        """A folder's ``text_encoder`` (and its ``tokenizer``, if any)."""
+        if parts.get("text_encoder") is not None:
+            param = next(self.model.parameters())
+            self.model = parts["text_encoder"].to(param.device).eval()
+            self.tokenizer = parts.get("tokenizer")

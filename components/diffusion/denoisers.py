@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..registry import BadInput, build, config_of, register
 from ._common import compute_dtype, expand_to, upcast
+from .forward import q_sample
 from .parameterizations import get_parameterization
 from .schedules import NoiseSchedule
 from .step import Step
@@ -66,6 +67,24 @@ class VPDenoiser:
             return index.round() if self.quantize else index
         return self.schedule._t_from_sigma(sigma)
 
+    def time_at(self, t: Tensor) -> Tensor:
+        """The network's time at training time ``t`` ∈ [0, 1] (``(B,)``): the convention ``model_time_of`` applies at
+        the same level σ(t) — t, the log-SNR λ(t), or the table index t (N − 1), rounded: training draws t on the
+        table's steps, and rounding keeps float error in t (N − 1) off the integers the network is trained on."""
+        if self.model_time == "log_snr":
+            return self.schedule.log_snr(t)
+        if self.model_time == "timestep":
+            return torch.round(t * (self.schedule.num_train_timesteps - 1))
+        return t
+
+    def training_inputs(self, x0: Tensor, t: Tensor, noise: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The training example at time ``t`` ``(B,)`` of clean ``x0`` with unit ``noise``: ``(z, time, target)`` —
+        the network input z = α x0 + σ ε (VP), its time (``time_at``) and the parameterization's target, so the
+        loss ‖F(z, time) − target‖² trains exactly the network this adapter samples with."""
+        alpha, sigma = self.schedule(t)
+        z, _ = q_sample(x0, alpha, sigma, noise=noise)
+        return z, self.time_at(t), self.parameterization.target(x0, noise, alpha, sigma)
+
     def _levels(self, x: Tensor, sigma, step: Step | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``(x upcast, σ broadcast to x, α(σ) broadcast, the network's time (B,))``.
 
@@ -106,6 +125,15 @@ class EDMDenoiser:
         self.model, self.preconditioning = model, preconditioning
 
     takes_step = True  # accepted for the wrappers' sake; EDM's coefficients are a few ops per call
+
+    def training_inputs(self, x0: Tensor, sigma: Tensor, noise: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The training example at level ``sigma`` ``(B,)``: ``(c_in x, c_noise, target, c_out)`` with x = x0 + σ n —
+        the network's input and time exactly as ``__call__`` gives them, and the preconditioning's target
+        (x0 − c_skip x)/c_out, whose unweighted MSE is EDM's λ(σ)-weighted loss (λ = 1/c_out²)."""
+        c_skip, c_out, c_in, c_noise = self.preconditioning.coefficients(sigma)
+        x = x0 + expand_to(sigma, x0, "sigma") * noise
+        return (x * expand_to(c_in, x0, "sigma"), _per_sample(c_noise, x0),
+                self.preconditioning.target(x0, noise, sigma), c_out)
 
     def __call__(self, x: Tensor, sigma, *, model: Callable | None = None, step: Step | None = None,
                  **cond) -> Tensor:

@@ -104,6 +104,8 @@ class NoiseSchedule:
         return self._t_from_sigma(sigma)
 
     def t_from_log_snr(self, lam) -> Tensor:
+        """The t whose log-SNR is ``lam`` (inverse of ``log_snr``; clamped to [0, 1] for λ outside the schedule's
+        range): e.g. a noise-augmentation level given as an SNR, ``t_from_log_snr(log(snr))``."""
         lam = _as_t(lam)
         return self._t_from_log_snr(lam.double()).clamp(0.0, 1.0).to(_out_dtype(lam))
 

@@ -55,6 +55,31 @@ def test_cosine_alpha_matches_the_cosine_closed_form_inside_the_clip_range():
     torch.testing.assert_close(sched.alpha(t), torch.cos(math.pi * t / 2), atol=1e-4, rtol=0)
 
 
+@given(zst.schedules(), zst.times())
+def test_t_from_log_snr_inverts_log_snr_inside_the_schedule_range(schedule, t):
+    lam = schedule.log_snr(torch.tensor([t], dtype=torch.float64))  # every λ the schedule reaches (−inf at zero SNR)
+    torch.testing.assert_close(schedule.log_snr(schedule.t_from_log_snr(lam)), lam, atol=1e-6, rtol=1e-9)
+
+
+@given(zst.log_snrs(-20.0, 20.0))
+def test_cosine_t_from_log_snr_is_the_inverse_of_log_snr(lam):
+    sched = components.build("schedule/cosine", logsnr_min=-20, logsnr_max=20)
+    lam = torch.tensor([lam], dtype=torch.float64)
+    torch.testing.assert_close(sched.log_snr(sched.t_from_log_snr(lam)), lam, atol=1e-9, rtol=1e-12)
+
+
+def test_cosine_t_from_log_snr_clamps_outside_the_range_and_gives_imagen_videos_augmentation_time():
+    sched = components.build("schedule/cosine", logsnr_min=-20, logsnr_max=20)
+    assert sched.t_from_log_snr(torch.tensor([30.0, -30.0], dtype=torch.float64)).tolist() == [0.0, 1.0]
+    # SNR 5 as the hand-inverted cosine, t = (atan(exp(-λ/2)) - b) / a, which zoo/recipes/imagen_video.py used to write out
+    b = math.atan(math.exp(-10.0))
+    by_hand = (math.atan(math.exp(-0.5 * math.log(5.0))) - b) / (math.atan(math.exp(10.0)) - b)
+    assert float(sched.t_from_log_snr(math.log(5.0))) == pytest.approx(by_hand, abs=1e-15)
+    from zoo.recipes.imagen_video import NOISE_AUG_T
+
+    assert NOISE_AUG_T == pytest.approx(by_hand, abs=1e-15)
+
+
 def test_shifted_cosine_shifts_log_snr_by_the_pixel_count_ratio():
     base = components.build("schedule/cosine")
     shifted = components.build("schedule/shifted_cosine", resolution=128, frames=4)

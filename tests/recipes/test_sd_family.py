@@ -7,7 +7,9 @@ import pytest
 import torch
 from einops import repeat
 
+import components
 import zoo
+from zoo.recipes.tune_a_video import TRAINABLE_PARAMS
 
 
 SD1_PARAMS, SD2_PARAMS, CONTROLNET_PARAMS = 859_520_964, 865_910_724, 361_279_120
@@ -57,6 +59,28 @@ def test_tune_a_video_trains_exactly_the_papers_modules():
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all(".attn1.to_q." in n or ".attn2.to_q." in n or ".attn_temp." in n for n in trainable)
     assert not any(p.requires_grad for n, p in model.named_parameters() if "norm_temp" in n or ".attn1.to_k." in n or ".ff." in n)
+
+
+def test_tune_a_video_trainable_set_is_the_papers_on_one_block():
+    block = components.build("block/tune_a_video", dim=16, num_heads=2, num_groups=4, context_dim=8, depth=2)
+    zoo.get_recipe("tune_a_video").mark_trainable(block)
+    expected = set()
+    for i in range(2):
+        expected |= {f"layers.{i}.attn1.to_q.weight", f"layers.{i}.attn2.to_q.weight"}
+        expected |= {f"layers.{i}.attn_temp.{n}" for n, _ in block.layers[i].attn_temp.named_parameters()}
+    # norm_temp, keys/values, feed-forwards and the GroupNorm/projections stay frozen
+    assert {n for n, p in block.named_parameters() if p.requires_grad} == expected
+
+
+def test_tune_a_video_trainable_count_over_sd1s_sixteen_blocks_is_the_papers():
+    """SD-1.x's 16 transformer blocks (channels 320×5, 640×5, 1280×6; 8 heads; CLIP-L context 768), on meta:
+    74,354,880 trainable parameters (docs/papers.md §7.1 [C]), all of the recipe's trainable ones."""
+    recipe, trainable = zoo.get_recipe("tune_a_video"), 0
+    for c in [320] * 5 + [640] * 5 + [1280] * 6:
+        block = recipe.mark_trainable(components.build("block/tune_a_video", dim=c, num_heads=8, context_dim=768,
+                                                       device="meta"))
+        trainable += sum(p.numel() for p in block.parameters() if p.requires_grad)
+    assert trainable == 74_354_880 == TRAINABLE_PARAMS
 
 
 def test_text2video_zero_adds_no_parameters():

@@ -1,6 +1,6 @@
 """diffusers ``UNetSpatioTemporalConditionModel`` (SVD) <-> ``net/space_time_unet`` (recipes ``svd``, ``svd_xt``).
 
-The zoo model is built from the diffusers config by the recipe's own layout function (``zoo.svd.svd_unet``), so a
+The zoo model is built from the diffusers config by the recipe's own layout function (``zoo.recipes.svd.svd_unet``), so a
 converted model and ``zoo.create_model("svd", "paper")`` are the same network. Conventions bridged:
 
 * input layout: diffusers takes ``sample`` as ``B T C H W`` and folds frames itself; ours takes ``B C T H W``
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..svd import svd_unet
+from ..recipes.svd import svd_unet
 from .blocks import RESNET, TRANSFORMER, TRANSFORMER_LAYER
 from .checks import config_getter, level_problems, refuse_unsupported
 from .common import RenameTable, convert_weights, param_pairs, prefixed, register_converter, rename_state_dict

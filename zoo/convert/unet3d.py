@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..modelscope_t2v import _unet3d
+from ..recipes.modelscope_t2v import _unet3d
 from .blocks import RESNET, TRANSFORMER
 from .checks import config_getter, level_problems, refuse_unsupported
 from .common import RenameTable, convert_weights, param_pairs, prefixed, register_converter, rename_state_dict

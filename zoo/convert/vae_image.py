@@ -1,6 +1,6 @@
 """diffusers ``AutoencoderKL`` (Stable Diffusion's KL-f8 VAE) <-> ``net/video_autoencoder`` (``temporal_decoder=False``).
 
-The image VAE of every SD-derived recipe (``zoo.autoencoders.IMAGE_VAE``: ModelScope, Tune-A-Video, Text2Video-Zero,
+The image VAE of every SD-derived recipe (``zoo.recipes.autoencoders.IMAGE_VAE``: ModelScope, Tune-A-Video, Text2Video-Zero,
 ControlVideo, Gen-1, ...), applied per frame. Conventions bridged (the encoder side is ``vae_temporal.py``'s):
 
 * layout: diffusers takes images ``(B·T, C, H, W)``; ours ``B C T H W`` with ``1×k×k`` space-only convs (a unit axis

@@ -20,7 +20,7 @@ from .tiny_pipelines import _VAE, T2V_SCHEDULER, _perturb, tiny_svd_pipeline, ti
 
 __all__ = ["SD_UNET", "tiny_sd_pipeline", "tiny_weights_folder"]
 
-# a two-level SD U-Net whose interface is zoo.stable_diffusion.SD_TINY's (context_dim 8, 4 latent channels)
+# a two-level SD U-Net whose interface is zoo.recipes.stable_diffusion.SD_TINY's (context_dim 8, 4 latent channels)
 SD_UNET = dict(block_out_channels=(32, 64), layers_per_block=1, cross_attention_dim=8, attention_head_dim=2,
                norm_num_groups=8, in_channels=4, out_channels=4, sample_size=8,
                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"))
