@@ -281,3 +281,16 @@ def prune(newest: Path, keep_last: int) -> list[Path]:
     for p in doomed:
         shutil.rmtree(p, ignore_errors=True)
     return doomed
+
+
+def state_mismatch(own: dict, state: dict) -> str | None:
+    """How a loaded ``state`` dict fails to fit a module's ``own`` state dict, in one phrase ("N tensor(s) of another
+    shape, M missing, K unexpected (the first of them)"), or None when it fits."""
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if not (missing or unexpected or shapes):
+        return None
+    first = (f"{shapes[0]} is {tuple(state[shapes[0]].shape)} there, {tuple(own[shapes[0]].shape)} here"
+             if shapes else f"e.g. {(missing or unexpected)[0]!r} is {'missing' if missing else 'unexpected'}")
+    return f"{len(shapes)} tensor(s) of another shape, {len(missing)} missing, {len(unexpected)} unexpected ({first})"

@@ -1,14 +1,17 @@
 """The command line: ``python -m zoo {list,describe,env,demo,train,sample}``.
 
 ``list``, ``describe`` and ``env`` live here; ``demo``, ``train`` and ``sample`` are modules of their own
-(``zoo/demo.py`` ...) exposing ``add_arguments(parser)`` and ``main(args) -> int``. A bad argument prints one
-clear line on stderr and exits with status 2; ``python -m zoo --debug COMMAND ...`` shows the traceback instead
-(an internal ``TypeError`` looks like a bad argument in one line).
+(``zoo/demo.py`` ...) exposing ``add_arguments(parser)`` and ``main(args) -> int``. A bad argument, a missing or
+wrong file, an unknown model, preset or sampler (``ValueError``, ``KeyError``, ``OSError``, ``TypeError``) prints one
+line ``python -m zoo COMMAND: error: ...`` on stderr and exits with status 2; ``python -m zoo --debug COMMAND ...``
+shows the traceback instead (an internal ``TypeError`` looks like a bad argument in one line). Ctrl-C (in ``train``,
+the second one) prints one line and exits with status 130. ``--no-progress`` silences every progress bar.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import inspect
 import platform
@@ -23,6 +26,7 @@ _MODULE_COMMANDS = {
     "train": ("zoo.train", "train a recipe on synthetic data or a folder of videos"),
     "sample": ("zoo.sample", "sample a video from a recipe and write a GIF/MP4"),
     "extend": ("zoo.extend_cli", "extend a sampled video by conditioning on its last frames (VDM guidance)"),
+    "export": ("zoo.export_cli", "export a trained run as a pipeline folder that zoo.from_pretrained loads"),
     "catalogue": ("zoo.catalogue", "regenerate docs/catalogue.md from the registry (--check: fail if stale)"),
 }
 
@@ -77,20 +81,35 @@ def _describe_component(key: str) -> int:
     return 0
 
 
-def _describe_model(name: str) -> int:
+def _sampling_line(s) -> str:
+    """One line of sampling defaults (``zoo.recipe.Sampling``), as ``zoo.describe_model`` writes it."""
+    return (f"{s.schedule} {dict(s.schedule_kwargs)}, {s.parameterization}, {s.sampler} {dict(s.sampler_kwargs)}, "
+            f"{s.steps} steps, guidance {s.guidance or 'none'} {dict(s.guidance_kwargs) if s.guidance else ''}").rstrip()
+
+
+def _describe_model(name: str, preset: str | None = None) -> int:
     import zoo
 
-    print(zoo.describe_model(name))
+    text = zoo.describe_model(name)
+    if preset is not None:  # that preset's sampling (its overrides applied) instead of the recipe's defaults
+        sampling = zoo.get_recipe(name).sampling_for(preset)  # KeyError with the presets for an unknown one
+        lines = [line for line in text.splitlines() if not line.startswith("  sampling:")]
+        text = "\n".join([*lines, f"  sampling ({preset}): {_sampling_line(sampling)}"])
+    print(text)
     return 0
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
     import components
+    from zoo.cli_args import UsageError
 
     if components.has_component(args.key):
+        if args.preset is not None:
+            raise UsageError(f"--preset {args.preset}: {args.key} is a component; presets belong to models "
+                             "(python -m zoo list shows them)")
         return _describe_component(args.key)
     if args.key in _models():
-        return _describe_model(args.key)
+        return _describe_model(args.key, args.preset)
     try:
         components.get_component(args.key)  # raises with "Did you mean"
     except KeyError as err:
@@ -149,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("describe", help="summary, paper, signature and tiny config of a component or model")
     p.add_argument("key", help="a registry key such as 'attention/temporal', or a model name such as 'vdm'")
+    p.add_argument("--preset", help="a model's preset: show its sampling defaults (with the preset's overrides)")
     p.set_defaults(func=cmd_describe)
 
     p = sub.add_parser("env", help="versions, device, and which attention backends are available (and why not)")
@@ -172,12 +192,26 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["bench"]:  # everything after "bench" belongs to python -m benchmarks, --help included
         return cmd_bench(argparse.Namespace(bench_args=argv[1:]))
     args = build_parser().parse_args(argv)
+    from zoo.cli_args import UsageError, no_progress_bars
+
     try:
-        return int(args.func(args) or 0)
-    except (ValueError, TypeError, KeyError) as err:
+        with no_progress_bars() if getattr(args, "no_progress", False) else contextlib.nullcontext():
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt as err:  # Ctrl-C (train: the second one; the first stops with a checkpoint)
+        if args.debug:
+            raise
+        print(f"python -m zoo {args.command}: interrupted{f' ({err})' if str(err) else ''}", file=sys.stderr)
+        return 130
+    except UsageError as err:  # a refused argument: the message names it, a traceback would not help
+        if args.debug:
+            raise
+        print(f"python -m zoo {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, KeyError, OSError) as err:
         if args.debug:
             raise
         message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        message = " ".join(message.split())  # one line, whatever the message
         print(f"python -m zoo {args.command}: error: {message} (python -m zoo --debug {args.command} ... shows the "
               "traceback)", file=sys.stderr)
         return 2

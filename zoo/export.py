@@ -6,6 +6,7 @@ clipped; NaN or Inf anywhere is refused with ``ValueError`` (a half-precision ov
 frames without a word).
 
     save_video(video, "clip.gif", fps=8)        # or .mp4, or .png for a strip (rows = clips, columns = frames)
+    check_video_path("clip.mp4", fps=8, frame_size=(64, 129))  # what save_video would refuse, before any work
 """
 
 from __future__ import annotations
@@ -18,9 +19,49 @@ from einops import rearrange
 from torch import Tensor
 
 
-__all__ = ["save_gif", "save_mp4", "save_png_strip", "save_video", "tile_clips", "to_uint8"]
+__all__ = ["SUFFIXES", "check_video_path", "save_gif", "save_mp4", "save_png_strip", "save_video", "tile_clips",
+           "to_uint8"]
 
 _VIDEO_EXTRA = "pip install 'video-diffusion-zoo[video]'"
+#: The file types ``save_video`` writes.
+SUFFIXES = (".gif", ".mp4", ".png")
+
+
+def _check_fps(fps: float) -> None:
+    if not (np.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps}")
+
+
+def check_video_path(path: str | Path, *, fps: float | None = None, frame_size: tuple[int, int] | None = None,
+                     name: str = "--out") -> Path:
+    """Refuse, before any work, what ``save_video`` would refuse after it: a suffix other than ``SUFFIXES``, a path
+    that is a directory or whose nearest existing parent is not a writable directory (missing parents are created
+    when writing), ``fps`` <= 0, an MP4 without the ``video`` extra (imageio + av, imported here), or an MP4 whose
+    ``frame_size`` (H, W of the written frames, clips tiled side by side) is odd. ``ValueError`` (``UsageError``)
+    naming ``name`` and the path; returns the path."""
+    from zoo.cli_args import UsageError, writable_target
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UsageError(f"{name} must end in .gif, .mp4 or .png, got {str(path)!r}")
+    if fps is not None and not (np.isfinite(fps) and fps > 0):
+        raise UsageError(f"--fps must be a positive number (frames per second of {path}), got {fps}")
+    writable_target(path, name)
+    try:
+        import PIL.Image  # noqa: F401
+
+        if suffix == ".mp4":
+            import av  # noqa: F401
+            import imageio.v3  # noqa: F401
+    except ImportError as err:
+        need = "the `video` extra (imageio + av): " + _VIDEO_EXTRA if suffix == ".mp4" else "Pillow"
+        raise UsageError(f"{name} {path}: writing {suffix[1:].upper()} needs {need} ({err}); or write a .gif") from None
+    if suffix == ".mp4" and frame_size is not None and (frame_size[0] % 2 or frame_size[1] % 2):
+        raise UsageError(f"{name} {path}: H.264 needs an even height and width, the frames would be "
+                         f"{frame_size[0]}x{frame_size[1]} (clips side by side, 1 pixel apart); change the size or "
+                         "the number of clips, or write a .gif")
+    return path
 
 
 def _as_tensor(video) -> Tensor:
@@ -70,6 +111,7 @@ def _images(frames: np.ndarray):
 
 def save_gif(video, path: str | Path, *, fps: float = 8.0, value_range=(-1.0, 1.0), loop: int = 0) -> Path:
     """Write an animated GIF with Pillow (looping forever by default). Returns the path."""
+    _check_fps(fps)
     path = Path(path)
     images = _images(to_uint8(video, value_range))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +127,7 @@ def save_mp4(video, path: str | Path, *, fps: float = 8.0, value_range=(-1.0, 1.
     except ImportError as err:
         raise ImportError(f"writing MP4 needs the `video` extra (imageio + av): {_VIDEO_EXTRA}; "
                           "or write a .gif, which needs only Pillow") from err
+    _check_fps(fps)
     frames = to_uint8(video, value_range)
     if frames.shape[1] % 2 or frames.shape[2] % 2:
         raise ValueError(f"save_mp4: H.264 needs even height and width, got {frames.shape[1]}x{frames.shape[2]}; "

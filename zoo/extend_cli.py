@@ -15,12 +15,11 @@ from pathlib import Path
 
 import torch
 
-from zoo.cli_args import positive_int
+from zoo.cli_args import device as device_arg
+from zoo.cli_args import positive_float, positive_int
 
 
 __all__ = ["add_arguments", "main"]
-
-
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,8 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=positive_int, help="sampler steps (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed; also the init seed without a checkpoint")
     parser.add_argument("--out", default="out.gif", help="output file: .gif, .mp4 or .png strip (default: out.gif)")
-    parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the GIF/MP4 (default: 8)")
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--fps", type=positive_float, default=8.0,
+                        help="frames per second of the GIF/MP4 (default: 8)")
+    parser.add_argument("--device", type=device_arg, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars at all")
     parser.add_argument("--data", metavar="SOURCE",
                         help="extend a held-out real clip instead of a generated one: the first validation clip of "
                              "a shipped clip name (bigbuckbunny, bikes, carphone) or a video file/folder")
@@ -49,34 +50,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     import zoo
+    from zoo.cli_args import UsageError
+    from zoo.export import check_video_path, save_video
 
-    if not hasattr(zoo, "create_pipeline"):
-        raise ValueError("zoo extend needs zoo.create_pipeline, which this installation lacks")
-    try:
-        from zoo.export import save_video
-    except ImportError as err:  # pragma: no cover - export ships with the zoo
-        raise ValueError(f"zoo extend needs zoo.export.save_video to write {args.out}: {err}") from None
-    if Path(args.out).suffix.lower() not in (".gif", ".mp4", ".png"):
-        raise ValueError(f"--out must end in .gif, .mp4 or .png, got {args.out!r}")
+    check_video_path(args.out, fps=args.fps)
+    recipe = zoo.get_recipe(args.name)
     config = {}
     if args.checkpoint:
-        from zoo.sample import resolve_checkpoint
+        from zoo.sample import checkpoint_config
 
-        config = resolve_checkpoint(args.checkpoint)[1]
+        config = checkpoint_config(args.checkpoint, args.name, args.preset)
     preset = args.preset or config.get("preset", "tiny")
-    frames = args.frames or zoo.get_recipe(args.name).preset(preset).frames
+    if args.data:
+        from zoo.data import SHIPPED_CLIPS
+
+        if args.data not in SHIPPED_CLIPS and not Path(args.data).exists():
+            raise UsageError(f"--data {args.data}: no such file or folder, nor a shipped clip name "
+                             f"({', '.join(SHIPPED_CLIPS)})")
+    frames = args.frames or recipe.preset(preset).frames
     if not args.context < frames:
-        raise ValueError(f"--context ({args.context}) must be smaller than --frames ({frames})")
+        raise UsageError(f"--context ({args.context}) must be smaller than --frames ({frames})")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(args.seed)
     pipe = zoo.create_pipeline(args.name, preset, **config.get("train", {}).get("overrides", {}))
     if args.checkpoint:
         from zoo.sample import load_weights
 
-        load_weights(pipe.model, args.checkpoint)
+        try:
+            load_weights(pipe.model, args.checkpoint)
+        except ValueError as err:  # weights of another shape (no config.json said so): name the argument
+            raise UsageError(f"--checkpoint {args.checkpoint}: {err}") from None
     pipe.model.to(device).eval()
     generator = torch.Generator(device).manual_seed(args.seed)
     c, _, h, w = pipe.sample_shape
+    check_video_path(args.out, fps=args.fps, frame_size=(h, w))  # an odd MP4 size is refused before sampling
     t0 = time.perf_counter()
     first = None  # None: pipe.extend samples the first window from noise
     if args.data:
