@@ -5,9 +5,11 @@
     zoo.get_recipe("vdm")                            # presets, paper, published params, sampling defaults
     zoo.create_model("vdm", preset="tiny")           # nn.Module
     zoo.count_parameters("dit_xl_2", preset="paper") # 675,129,632, built on the meta device
+    zoo.resolve("vdm", "demo", sampler="euler")      # the frozen plan: preset + sampling with overrides
     zoo.create_pipeline("vdm", preset="demo")        # model + denoiser adapter + sampler (+ guidance)
 
-Recipes live one per paper in ``zoo/<paper>.py`` and hold declarations only; layers come from ``components``.
+Recipes live one per paper in ``zoo/recipes/<paper>.py`` and hold declarations only; layers come from ``components``;
+the runtime (plan, pipeline, objective, trainer, CLI) is the rest of ``zoo/``.
 """
 
 from __future__ import annotations
@@ -19,25 +21,10 @@ from torch import nn
 
 import components
 
-# Recipe modules register themselves on import: one line per paper.
-from . import (
-    controlvideo,  # noqa: F401
-    gen1,  # noqa: F401
-    imagen_video,  # noqa: F401
-    latte,  # noqa: F401
-    lumiere,  # noqa: F401
-    make_a_video,  # noqa: F401
-    modelscope_t2v,  # noqa: F401
-    open_sora,  # noqa: F401
-    sora_dit,  # noqa: F401
-    stable_diffusion,  # noqa: F401
-    svd,  # noqa: F401
-    text2video_zero,  # noqa: F401
-    tune_a_video,  # noqa: F401
-    vdm,  # noqa: F401
-    video_ldm,  # noqa: F401
-)
+# Recipe modules (zoo/recipes/, one per paper) register themselves on import.
+from . import recipes  # noqa: F401
 from .convert import from_diffusers
+from .plan import Plan, resolve
 from .recipe import (
     Preset,
     Published,
@@ -51,7 +38,10 @@ from .recipe import (
 
 
 __all__ = [
+    "Plan",
     "from_diffusers",
+    "from_pretrained",
+    "resolve",
     "Preset",
     "Published",
     "Recipe",
@@ -111,17 +101,36 @@ def count_parameters(name: str, preset: str = "paper", *, trainable_only: bool =
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def create_pipeline(name: str, preset: str = "tiny", *, model: nn.Module | None = None, **overrides: Any):
-    """Model + denoiser adapter + sampler (+ guidance) from the recipe's sampling defaults; see ``zoo.pipeline``
-    (a ``CascadePipeline``, ``zoo.cascade``, for a recipe with ``stages``)."""
-    from .cascade import CascadePipeline
+def create_pipeline(name: str | Plan, preset: str = "tiny", *, model: nn.Module | None = None,
+                    device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                    sampler: str | None = None, sampler_kwargs: dict | None = None, steps: int | None = None,
+                    guidance: str | bool | None = None, guidance_kwargs: dict | None = None,
+                    attention_backend: str | None = None, **overrides: Any):
+    """The ``Pipeline`` (``zoo.pipeline``) of recipe ``name`` at ``preset``, or of a resolved ``Plan``.
+
+    ``sampler`` / ``sampler_kwargs`` / ``steps`` / ``guidance`` / ``guidance_kwargs`` / ``attention_backend``
+    override the recipe's sampling settings (``zoo.resolve``); ``model``: a built model to use (default: built from
+    the preset with ``overrides``, its constructor keywords); ``device`` / ``dtype``: where and in which precision
+    every part runs (``pipe.to``). One class for every recipe: a cascade's later stages are built too."""
     from .pipeline import Pipeline
 
-    recipe = get_recipe(name)
-    if model is None:
-        model = create_model(name, preset, **overrides)
-    factory = CascadePipeline if recipe.stages else Pipeline
-    return factory.from_recipe(recipe, preset, model)
+    if isinstance(name, Plan):
+        given = dict(sampler=sampler, sampler_kwargs=sampler_kwargs, steps=steps, guidance=guidance,
+                     guidance_kwargs=guidance_kwargs, attention_backend=attention_backend)
+        if any(v is not None for v in given.values()):
+            raise ValueError("create_pipeline: a Plan is already resolved; pass overrides to zoo.resolve instead")
+        plan = name
+    else:
+        plan = resolve(name, preset, sampler=sampler, sampler_kwargs=sampler_kwargs, steps=steps, guidance=guidance,
+                       guidance_kwargs=guidance_kwargs, attention_backend=attention_backend)
+    return Pipeline.from_plan(plan, model, device=device, dtype=dtype, **overrides)
+
+
+def from_pretrained(path, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None):
+    """The pipeline saved by ``pipe.save_pretrained(path)`` (``zoo.pretrained``): a local folder, safetensors only."""
+    from .pretrained import from_pretrained as load
+
+    return load(path, device=device, dtype=dtype)
 
 
 def _component_counts(recipe) -> list[str]:

@@ -31,12 +31,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import components
-from components.diffusion.forward import q_sample
 from components.diffusion.learned_variance import learned_variance_vlb
 from components.diffusion.preconditioning import Preconditioning
 from components.diffusion.rectified_flow import RectifiedFlowSchedule
 
-from .recipe import Recipe
+from .plan import Plan
+from .recipe import Recipe, Sampling, Stage
 from .stages import augment, stage_condition, stage_input, stage_of
 
 
@@ -58,6 +58,10 @@ class _Network:
         self.split = learned_sigma and mean_only
 
     def __call__(self, z: Tensor, time: Tensor, **cond) -> Tensor:
+        # the network runs in its own dtype (a bf16 / fp16 pipeline); the diffusion math around it stays fp32
+        dtype = next(self.model.parameters()).dtype
+        z = z.to(dtype)
+        cond = {k: v.to(dtype) if isinstance(v, Tensor) and v.is_floating_point() else v for k, v in cond.items()}
         if self.x_cond:
             concat = cond.pop("concat", None)
             expected = (z.shape[0], self.x_cond, *z.shape[2:])
@@ -73,9 +77,10 @@ class _Network:
 class Objective:
     """A recipe preset's diffusion interface (see the module docstring); ``from_recipe`` builds it."""
 
-    def __init__(self, recipe: Recipe, preset: str, *, learned_sigma: bool = False) -> None:
+    def __init__(self, recipe: Recipe, preset: str, *, learned_sigma: bool = False,
+                 sampling: Sampling | None = None, stage: Stage | None = None) -> None:
         self.recipe, self.preset = recipe, preset
-        self.sampling = s = recipe.sampling_for(preset)
+        self.sampling = s = sampling if sampling is not None else recipe.sampling_for(preset)
         p = recipe.preset(preset)
         self.channels, self.x_cond_channels, self.learned_sigma = p.channels, p.x_cond_channels, learned_sigma
         self.schedule = components.build(s.schedule, **dict(s.schedule_kwargs))
@@ -100,14 +105,24 @@ class Objective:
             raise ValueError(f"recipe {recipe.name!r}: loss weighting {s.loss_weighting} with target {weighted!r} "
                              f"does not fit parameterization {s.parameterization} (target "
                              f"{self.prediction.name!r}); name the weighting by its x0-space form instead")
-        self.stage = stage_of(recipe)
+        self.stage = stage if stage is not None else stage_of(recipe)
+        # the denoiser adapter (VP / EDM / flow) without a network: the one time convention and training target
+        self.adapter = self._adapter(None)
 
     @classmethod
     def from_recipe(cls, recipe: Recipe, preset: str, model: nn.Module | None = None) -> Objective:
-        """The objective of ``recipe`` at ``preset``; ``model`` tells whether its net learns Σ (``out_channels``)."""
+        """The objective of ``recipe`` at ``preset`` with its own sampling defaults; ``model`` tells whether its net
+        learns Σ (``out_channels``)."""
         channels = recipe.preset(preset).channels
         learned = model is not None and getattr(model, "out_channels", channels) == 2 * channels
         return cls(recipe, preset, learned_sigma=learned)
+
+    @classmethod
+    def from_plan(cls, plan: Plan, model: nn.Module | None = None) -> Objective:
+        """The objective of a resolved ``Plan`` (``zoo.resolve``): its recipe, preset and sampling settings."""
+        channels = plan.spec.channels
+        learned = model is not None and getattr(model, "out_channels", channels) == 2 * channels
+        return cls(plan.recipe, plan.preset, learned_sigma=learned, sampling=plan.sampling, stage=plan.stage)
 
     # ------------------------------------------------------------------------------------------ sampling
     def network(self, model, *, mean_only: bool = True) -> _Network:
@@ -116,8 +131,10 @@ class Objective:
 
     def denoiser(self, model):
         """The VE denoiser D(x, σ, **cond) of ``model``: ``denoiser/edm`` for a preconditioned net, else
-        ``denoiser/vp`` with this schedule, parameterization and time convention."""
-        net = self.network(model)
+        ``denoiser/vp`` with this schedule, parameterization and time convention (``adapter``, bound to the net)."""
+        return self._adapter(self.network(model))
+
+    def _adapter(self, net):
         if self.preconditioned:
             return components.build("denoiser/edm", model=net, preconditioning=self.prediction)
         return components.build("denoiser/vp", model=net, schedule=self.schedule,
@@ -243,9 +260,9 @@ class Objective:
         return t
 
     def network_time(self, t: Tensor) -> Tensor:
-        """What the network is conditioned on at training time ``t`` (a VP objective): t itself (continuous) or the
-        training-step index t (N − 1) (discrete) — the value ``denoiser(model)`` feeds it at the same noise level."""
-        return torch.round(t * (self.schedule.num_train_timesteps - 1)) if self.discrete else t
+        """What the network is conditioned on at training time ``t`` (a VP objective): the adapter's ``time_at`` —
+        the value ``denoiser(model)`` feeds it at the same noise level."""
+        return self.adapter.time_at(t)
 
     def loss(self, model, x0: Tensor, t: Tensor, noise: Tensor, cond: Mapping | None = None, *,
              amp: bool = False) -> Tensor:
@@ -253,23 +270,19 @@ class Objective:
         ``(B,)`` with unit noise ``noise`` (``x0``'s shape); ``amp``: the network runs under bf16 autocast."""
         cond = dict(cond or {})
         net = self.network(model, mean_only=False)
+        # the adapter sampling uses gives the network's input, time and target (one time convention, one target)
+        if self.preconditioned:
+            sigma = self.schedule.to_sigma(t).to(x0.device)
+            x, time, target, c_out = self.adapter.training_inputs(x0, sigma, noise)
+        else:
+            x, time, target = self.adapter.training_inputs(x0, t, noise)
         with torch.autocast(x0.device.type, dtype=torch.bfloat16, enabled=amp):
-            if self.preconditioned:
-                sigma = self.schedule.to_sigma(t).to(x0.device)
-                c_skip, c_out, c_in, c_noise = self.prediction.coefficients(sigma)
-                x = x0 + sigma.view(-1, *[1] * (x0.ndim - 1)) * noise
-                out = net(x * c_in.view(-1, *[1] * (x0.ndim - 1)), c_noise, **cond)
-            else:
-                alpha, sigma = self.schedule(t)
-                x, _ = q_sample(x0, alpha, sigma, noise=noise)
-                out = net(x, self.network_time(t), **cond)
+            out = net(x, time, **cond)
         out = out.float()
         mean_out = out[:, : self.channels]
         if self.preconditioned:
-            target = self.prediction.target(x0, noise, sigma)
             weight = None if self.weighting is None else self.weighting(-2 * torch.log(sigma)) * c_out.square()
         else:
-            target = self.prediction.target(x0, noise, alpha, sigma)
             weight = (None if self.weighting is None else
                       self.weighting.for_target(self.schedule.log_snr(t), self.prediction.name))
         if weight is None:
@@ -281,7 +294,7 @@ class Objective:
             if self.prediction.name != "eps":
                 raise ValueError(f"recipe {self.recipe.name!r}: a learned Σ is trained with ε-prediction (improved "
                                  f"DDPM / DiT), got {self.sampling.parameterization}")
-            vlb = learned_variance_vlb(self.schedule.alphas_cumprod, self.network_time(t), x0.float(), x.float(),
+            vlb = learned_variance_vlb(self.schedule.alphas_cumprod, time, x0.float(), x.float(),
                                        mean_out, out[:, self.channels:])
             loss = loss + vlb.mean()
         return loss

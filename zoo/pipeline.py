@@ -1,18 +1,24 @@
-"""``zoo.create_pipeline``: a recipe's model wired to the diffusion components its sampling defaults name.
+"""``zoo.create_pipeline``: a resolved plan's model(s) wired to the diffusion components its sampling settings name.
 
-    pipe = zoo.create_pipeline("vdm", preset="demo")
-    video = pipe(num_frames=8, steps=50, seed=0)          # (B, C, T, H, W)
+    pipe = zoo.create_pipeline("vdm", "demo", dtype=torch.bfloat16)
+    video = pipe(num_frames=8, num_inference_steps=50, generator=torch.Generator().manual_seed(0))
+    frames = pipe(prompt=["a dog", "a cat"], guidance_scale=7.5, output_type="np")      # a text recipe
 
-The recipe preset's ``Objective`` (``zoo.objective``, shared with training) turns the model into a VE denoiser
-(``denoiser/vp`` with the recipe's schedule, parameterization and time convention, or ``denoiser/edm`` for an EDM
-preconditioning, SVD), optionally wrapped by the recipe's guidance, sampled by the recipe's sampler on the schedule's σ
-grid. Nothing here is model-specific: every piece is a registry key in ``Recipe.sampling``. Cascades are
-``zoo.cascade.CascadePipeline``; ``zoo.create_pipeline`` chooses.
+One class for every recipe: a plain recipe is a one-stage cascade. The plan (``zoo.plan.resolve``: recipe, preset,
+sampling with the user's overrides, attention backend, later stages) is resolved once; the preset's ``Objective``
+(``zoo.objective``, shared with training) turns each model into a VE denoiser, optionally wrapped by the plan's guidance,
+sampled by the plan's sampler on the schedule's σ grid. A cascade's later stages are pipelines of their own plans,
+each conditioned on the previous output (``zoo.stages``). Nothing here is model-specific and nothing is replaced
+after construction: a different sampler is a different plan.
+
+The sampler's arithmetic runs in fp32 (float64 for a float64 pipeline) whatever the pipeline's dtype; the network
+runs in the pipeline's dtype (its inputs are cast at the network boundary, ``Objective.network``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+import warnings
 from typing import Any
 
 import torch
@@ -21,112 +27,153 @@ from torch import Tensor, nn
 import components
 
 from .objective import Objective
-from .recipe import Recipe, Sampling
+from .plan import Plan
+from .recipe import COND_KEYWORDS, Recipe, Sampling, Stage
+from .stages import augment, stage_condition, stage_sizes
 
 
-@dataclass
+__all__ = ["OUTPUT_TYPES", "Pipeline"]
+
+OUTPUT_TYPES = ("latent", "pt", "np", "pil")
+# old argument names kept for one release, with a DeprecationWarning: old -> diffusers' name
+RENAMED = {"steps": "num_inference_steps", "batch_size": "num_videos_per_prompt", "noise": "latents"}
+
+
+def _positive_int(value, argument: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{argument} must be an integer >= 1, got {value!r}")
+    return value
+
+
 class Pipeline:
-    """Model + denoiser + sampler (+ guidance) of one recipe preset; call it to sample ``(B, C, T, H, W)`` videos."""
+    """The model(s) of one resolved plan with their denoiser, sampler and guidance; call it to sample videos.
 
-    model: nn.Module
-    schedule: Any
-    denoiser: Any
-    sampler: Any
-    guidance: Any
-    sampling: Sampling
-    sample_shape: tuple[int, int, int, int]
-    name: str = ""
-    preset: str = ""
-    recipe: Recipe | None = None
+    plan: the ``zoo.plan.Plan``; model: the (first) model; stages: a cascade's later stages as ``(Stage, Pipeline)``.
+    """
+
     decode_chunk: int = 8  # frames decoded at a time (``decode``), so long videos fit in memory
-    objective: Objective | None = None  # the diffusion interface every piece above comes from (``zoo.objective``)
+
+    def __init__(self, plan: Plan, model: nn.Module, stages: list[tuple[Stage, Pipeline]] | None = None) -> None:
+        self.plan, self.model = plan, model
+        self.objective = Objective.from_plan(plan, model)
+        self.denoiser = self.objective.denoiser(model)
+        self.sampler = self.objective.sampler()
+        self.guidance = self.objective.guidance(self.denoiser)
+        self.stages = list(stages or [])
+        if len(self.stages) != len(plan.stages):
+            raise ValueError(f"pipeline: plan {plan.name!r} has {len(plan.stages)} later stages, got "
+                             f"{len(self.stages)} stage pipelines")
+        self._autoencoder: Any = _UNBUILT
+        self._encoders: dict[str, nn.Module] | None = None
 
     @classmethod
-    def from_recipe(cls, recipe: Recipe, preset: str, model: nn.Module) -> Pipeline:
-        """The pipeline of one (non-cascade) recipe preset: every diffusion piece from its ``Objective``."""
-        if recipe.stages:
-            raise ValueError(f"{recipe.name!r} is a cascade: build it with zoo.create_pipeline (zoo.cascade)")
-        objective = Objective.from_recipe(recipe, preset, model)
-        denoiser = objective.denoiser(model)
-        return cls(model, objective.schedule, denoiser, objective.sampler(), objective.guidance(denoiser),
-                   objective.sampling, recipe.preset(preset).sample_shape, recipe.name, preset, recipe,
-                   objective=objective)
+    def from_plan(cls, plan: Plan, model: nn.Module | None = None, *, device=None, dtype: torch.dtype | None = None,
+                  **model_overrides) -> Pipeline:
+        """The pipeline of ``plan``: ``model`` (default: built from the preset with ``model_overrides``) and one
+        pipeline per later stage; the plan's attention backend set on every net; moved to ``device`` / ``dtype``."""
+        from . import create_model
 
+        if model is None:
+            model = create_model(plan.name, plan.preset, **model_overrides)
+        elif model_overrides:
+            raise ValueError(f"pipeline: model overrides {sorted(model_overrides)} need model=None (a given model "
+                             f"is used as built)")
+        stages = [(stage, cls.from_plan(stage_plan)) for stage, stage_plan in plan.stages]
+        if plan.attention_backend is not None:
+            from components.attention import set_attention_backend
+
+            set_attention_backend(model, plan.attention_backend)
+        pipe = cls(plan, model, stages)
+        if device is not None or dtype is not None:
+            pipe.to(device, dtype)
+        return pipe
+
+    # ------------------------------------------------------------------------------------------ what it is
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def preset(self) -> str:
+        return self.plan.preset
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.plan.recipe
+
+    @property
+    def sampling(self) -> Sampling:
+        return self.plan.sampling
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int, int]:
+        """(C, T, H, W) of the output in model space (the last stage's for a cascade)."""
+        return self.plan.sample_shape
+
+    @property
+    def schedule(self):
+        return self.objective.schedule
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Every built part by name: ``model``, ``autoencoder`` (if any), each encoder by registry key and each later
+        stage's parts as ``stage{i}.<name>``."""
+        parts = {"model": self.model}
+        if self.autoencoder is not None:
+            parts["autoencoder"] = self.autoencoder
+        parts.update(self.encoders())
+        for i, (_, pipe) in enumerate(self.stages, start=1):
+            parts.update({f"stage{i}.{k}": v for k, v in pipe.modules().items()})
+        return parts
+
+    def to(self, *args, device=None, dtype: torch.dtype | None = None) -> Pipeline:
+        """Move every part (model, later stages, autoencoder, built encoders) to ``device`` and/or ``dtype``, as
+        diffusers' ``pipe.to("cuda", torch.bfloat16)``; returns the pipeline. Parts built later follow the model."""
+        for arg in args:
+            if isinstance(arg, torch.dtype):
+                dtype = arg
+            elif arg is not None:
+                device = arg
+        if dtype is not None and not dtype.is_floating_point:
+            raise ValueError(f"pipeline.to: dtype must be a floating-point dtype, got {dtype}")
+        if device is not None:
+            device = torch.device(device)
+            if device.type == "cuda" and not torch.cuda.is_available():
+                raise ValueError(f"pipeline.to: device {device} asked for, but CUDA is not available here")
+        for module in [self.model, *(self._encoders or {}).values()] + (
+                [self._autoencoder] if isinstance(self._autoencoder, nn.Module) else []):
+            module.to(device=device, dtype=dtype)
+        for _, pipe in self.stages:
+            pipe.to(device=device, dtype=dtype)
+        return self
+
+    # ------------------------------------------------------------------------------------------ parts
     @property
     def autoencoder(self) -> nn.Module | None:
         """The recipe's ``net/video_autoencoder`` (``Recipe.autoencoder``; the registry's tiny config under the
-        ``tiny`` preset), built on first use on the model's device; None for a pixel-space recipe. Random weights
-        unless assigned (``pipe.autoencoder = vae``, e.g. from ``zoo.convert``)."""
-        if "_autoencoder" not in self.__dict__:
-            declared = None if self.recipe is None else self.recipe.autoencoder
+        ``tiny`` preset), built on first use on the model's device and dtype; None for a pixel-space recipe. Random
+        weights unless assigned (``pipe.autoencoder = vae``, e.g. from ``zoo.convert``)."""
+        if self._autoencoder is _UNBUILT:
+            declared = self.recipe.autoencoder
             vae = None
             if declared is not None:
                 tiny = components.get_component("net/video_autoencoder").tiny if self.preset == "tiny" else {}
-                param = next(self.model.parameters())
                 vae = components.build("net/video_autoencoder", **{**tiny, **dict(declared),
-                                       "latent_channels": self.sample_shape[0]}).to(param.device).eval()
-            self.__dict__["_autoencoder"] = vae
-        return self.__dict__["_autoencoder"]
+                                       "latent_channels": self.plan.spec.channels})
+                vae = vae.to(self.device, self.dtype).eval()
+            self._autoencoder = vae
+        return self._autoencoder
 
     @autoencoder.setter
     def autoencoder(self, vae: nn.Module | None) -> None:
-        self.__dict__["_autoencoder"] = vae
-
-    @torch.no_grad()
-    def decode(self, latents: Tensor) -> Tensor:
-        """Model-space samples ``(B, C, T, h, w)`` to RGB ``(B, 3, T, h·f, w·f)``: ``D(z / scaling_factor)``, at most
-        ``decode_chunk`` frames at a time (a temporal decoder sees each chunk alone, as diffusers'
-        ``decode_chunk_size``); a pixel-space recipe's samples are returned unchanged."""
-        vae = self.autoencoder
-        if vae is None:
-            return latents
-        param = next(vae.parameters())
-        z = latents.to(param.device, param.dtype) / vae.scaling_factor
-        return torch.cat([vae.decode(chunk) for chunk in z.split(self.decode_chunk, dim=2)], dim=2)
-
-    def example_conditioning(self, batch: int = 1, *, num_frames: int | None = None, height: int | None = None,
-                             width: int | None = None, generator: torch.Generator | None = None) -> dict:
-        """Random conditioning of valid shapes for this preset's model (``Objective.example_conditioning``)."""
-        if self.objective is None:
-            return {}
-        return self.objective.example_conditioning(self.model, batch, num_frames=num_frames, height=height,
-                                                   width=width, generator=generator)
-
-    def encoders(self) -> dict[str, nn.Module]:
-        """The recipe's conditioning encoders (``Recipe.encoders``), registry key -> module, built once on the model's
-        device: the registry's tiny config under the ``tiny`` preset, sized to the net (``context_dim``, the
-        autoencoder's spatial ``factor``). Random weights unless replaced (``pipe.encoders()[key] = ...``)."""
-        if "_encoders" not in self.__dict__:
-            import inspect
-
-            built = {}
-            cfg = self.recipe.preset(self.preset).config if self.recipe is not None else {}
-            for key, kwargs in _declared_encoders(self.recipe).values():
-                if key in built:
-                    continue
-                entry = components.get_component(key)
-                takes = inspect.signature(entry.obj).parameters
-                sized = {"context_dim": cfg.get("context_dim"), "added_cond_dim": cfg.get("added_cond_dim"),
-                         "factor": self.spatial_factor}
-                sized = {k: v for k, v in sized.items() if k in takes and v is not None}
-                tiny = dict(entry.tiny) if self.preset == "tiny" else {}
-                device = next(self.model.parameters()).device
-                built[key] = components.build(key, **{**tiny, **sized, **kwargs}).to(device).eval()
-            self.__dict__["_encoders"] = built
-        return self.__dict__["_encoders"]
-
-    def use_parts(self, parts: dict[str, nn.Module]) -> None:
-        """Put pretrained parts into the pipeline (``zoo.convert.folder.load_pretrained_folder``'s dict, less its
-        ``model``): ``autoencoder``; ``text_encoder`` + ``tokenizer`` into ``conditioning/text``; ``image_encoder``
-        into the CLIP tower of the image encoders."""
-        device = next(self.model.parameters()).device
-        if parts.get("autoencoder") is not None:
-            self.autoencoder = parts["autoencoder"].to(device).eval()
-        for module in self.encoders().values():
-            if hasattr(module, "tokenizer") and parts.get("text_encoder") is not None:
-                module.model, module.tokenizer = parts["text_encoder"].to(device).eval(), parts.get("tokenizer")
-            if hasattr(module, "clip") and parts.get("image_encoder") is not None:
-                module.clip = parts["image_encoder"].to(device).eval()
+        self._autoencoder = vae
 
     @property
     def spatial_factor(self) -> int:
@@ -135,10 +182,61 @@ class Pipeline:
         return 1 if vae is None else 2 ** (len(components.config_of(vae).get("channel_mults", (1, 2, 4, 4))) - 1)
 
     @torch.no_grad()
+    def decode(self, latents: Tensor) -> Tensor:
+        """Model-space samples ``(B, C, T, h, w)`` to RGB ``(B, 3, T, h·f, w·f)`` in [-1, 1]: ``D(z / scaling_factor)``,
+        at most ``decode_chunk`` frames at a time (a temporal decoder sees each chunk alone, as diffusers'
+        ``decode_chunk_size``); a pixel-space recipe's samples are returned unchanged. fp32 out."""
+        vae = self.autoencoder
+        if vae is None:
+            return latents.float() if latents.dtype != torch.float64 else latents
+        param = next(vae.parameters())
+        z = latents.to(param.device, param.dtype) / vae.scaling_factor
+        return torch.cat([vae.decode(chunk) for chunk in z.split(self.decode_chunk, dim=2)], dim=2).float()
+
+    def encoders(self) -> dict[str, nn.Module]:
+        """The recipe's conditioning encoders (``Recipe.encoders``), registry key -> module, built once on the model's
+        device and dtype: the registry's tiny config under the ``tiny`` preset, sized to the net (``context_dim``,
+        ``added_cond_dim``, the autoencoder's spatial ``factor``). Random weights unless loaded (``use_parts``)."""
+        if self._encoders is None:
+            built = {}
+            cfg = self.plan.spec.config
+            for key, kwargs in _declared_encoders(self.recipe).values():
+                if key in built:
+                    continue
+                entry = components.get_component(key)
+                sized = {"context_dim": cfg.get("context_dim"), "added_cond_dim": cfg.get("added_cond_dim"),
+                         "factor": self.spatial_factor}
+                sized = {k: v for k, v in sized.items() if k in entry.obj.sized_by and v is not None}
+                tiny = dict(entry.tiny) if self.preset == "tiny" else {}
+                built[key] = components.build(key, **{**tiny, **sized, **kwargs}).to(self.device, self.dtype).eval()
+            self._encoders = built
+        return self._encoders
+
+    def use_parts(self, parts: dict[str, nn.Module]) -> None:
+        """Put pretrained parts into the pipeline (``zoo.convert.folder.load_pretrained_folder``'s dict, less its
+        ``model``): ``autoencoder`` here, the rest to each encoder's ``load_parts`` (``text_encoder`` + ``tokenizer``
+        into ``conditioning/text``, ``image_encoder`` into the CLIP tower of the image encoders)."""
+        if parts.get("autoencoder") is not None:
+            self.autoencoder = parts["autoencoder"].to(self.device).eval()
+        for module in self.encoders().values():
+            module.load_parts(parts)
+
+    # ------------------------------------------------------------------------------------------ conditioning
+    def example_conditioning(self, batch: int = 1, *, num_frames: int | None = None, height: int | None = None,
+                             width: int | None = None, generator: torch.Generator | None = None) -> dict:
+        """Random conditioning of valid shapes for the (first) model (``Objective.example_conditioning``); sizes of the
+        output in model space (latent pixels). A cascade's later stages get theirs from the previous stage's output."""
+        num_frames, height, width = self.stage_sizes(*self._sizes(num_frames, height, width))[0]
+        return self.objective.example_conditioning(self.model, batch, num_frames=num_frames, height=height,
+                                                   width=width, generator=generator)
+
+    @torch.no_grad()
     def encode(self, *, prompt=None, image=None, video=None, batch: int = 1, num_frames: int | None = None,
                height: int | None = None, width: int | None = None, resize: bool = False,
                generator: torch.Generator | None = None, skip: tuple[str, ...] = ()) -> dict:
-        """User inputs to the net's conditioning keywords through the recipe's encoders (``Recipe.encoders``).
+        """User inputs to the (first) net's conditioning keywords through the recipe's encoders (``Recipe.encoders``);
+        ``num_frames`` / ``height`` / ``width`` of the output in model space (latent pixels; default the preset's; a
+        cascade's first model gets its own size of them).
 
         ``prompt``: a string or list of strings; ``image``: a PIL image, image path or ``(B, 3, H, W)`` tensor in
         [-1, 1]; ``video``: a video file path, a list of frames or ``(B, 3, T, H, W)``. Images and videos must have
@@ -148,20 +246,18 @@ class Pipeline:
         however many keywords it feeds."""
         from components.conditioning.images import as_image, as_video, fit
 
-        _, t, h, w = self.sample_shape
-        t, h, w = num_frames or t, height or h, width or w
+        t, h, w = self.stage_sizes(*self._sizes(num_frames, height, width))[0]
         size = (h * self.spatial_factor, w * self.spatial_factor)
         given = {k: v for k, v in dict(prompt=prompt, image=image, video=video).items() if v is not None}
         declared = _declared_encoders(self.recipe)
         encoders = self.encoders()
-        takes = {n for module in encoders.values() for n in _user_inputs(module)}
-        name = self.name or "this recipe"
+        takes = {n for module in encoders.values() for n in module.inputs}
         for arg in given:
             if arg not in takes:
                 wanted = ", ".join(sorted(takes)) or "no user inputs (sample it unconditionally)"
-                raise ValueError(f"{name} takes no {arg}: its conditioning encoders take {wanted}")
+                raise ValueError(f"{self.name} takes no {arg}: its conditioning encoders take {wanted}")
         # an encoder with ``spatial_inputs = False`` (a CLIP embedding) takes images of any size
-        spatial = {n for key, m in encoders.items() for n in _user_inputs(m) if getattr(m, "spatial_inputs", True)}
+        spatial = {n for m in encoders.values() for n in m.inputs if m.spatial_inputs}
         if "image" in given:
             given["image"] = as_image(given["image"])
             if "image" in spatial:
@@ -179,73 +275,221 @@ class Pipeline:
             if keyword in skip:
                 continue
             module = encoders[key]
-            need = _user_inputs(module)
-            missing = [n for n in need if n not in given]
+            missing = [n for n in module.inputs if n not in given]
             if missing:
-                raise ValueError(f"{name} needs {', '.join(missing)} for its {keyword!r} conditioning ({key}); "
+                raise ValueError(f"{self.name} needs {', '.join(missing)} for its {keyword!r} conditioning ({key}); "
                                  f"got {', '.join(sorted(given)) or 'nothing'}")
             if key not in outputs:  # an encoder feeding several keywords (SVD's image) runs once
-                extra = dict(num_frames=t, batch=batch, autoencoder=self.autoencoder, generator=generator)
-                params = __import__("inspect").signature(module.forward).parameters
-                outputs[key] = module(*(given[n] for n in need), **{k: v for k, v in extra.items() if k in params})
+                outputs[key] = module.encode(given, num_frames=t, batch=batch, autoencoder=self.autoencoder,
+                                             generator=generator)
             cond[keyword] = outputs[key][keyword]
         return cond
 
-    def null_condition(self, cond: dict) -> dict:
+    def null_condition(self, cond: dict, negative: dict | None = None) -> dict:
         """The unconditional branch for guidance (``Objective.null_condition``: null class, zeros, kept keywords),
-        except that a keyword fed by a text encoder this pipeline has built (a prompt was encoded, or weights were
-        loaded with ``use_parts``) gets that encoder's empty-prompt encoding, as SD-style pipelines do, when its
-        shape matches."""
+        except that a keyword fed by an encoder this pipeline has built (an input was encoded, or weights were
+        loaded with ``use_parts``) gets that encoder's ``unconditional`` output when it has one of the keyword's
+        shape (the text encoder's empty prompt, as SD-style pipelines do); ``negative``: encoded negative prompts,
+        which replace it."""
         uncond = self.objective.null_condition(cond, self.model)
-        built = self.__dict__.get("_encoders", {})
+        built = self._encoders or {}
         for keyword, (key, _) in _declared_encoders(self.recipe).items():
-            encoder = built.get(key)
-            if keyword in uncond and keyword not in self.sampling.uncond_keep and hasattr(encoder, "null"):
-                empty = encoder.null(cond[keyword].shape[0])[keyword]
-                if empty.shape == cond[keyword].shape:
-                    uncond[keyword] = empty.to(cond[keyword])
+            if keyword not in uncond or keyword in self.sampling.uncond_keep:
+                continue
+            if negative is not None and keyword in negative:
+                uncond[keyword] = negative[keyword].to(cond[keyword])
+                continue
+            if key in built:
+                own = built[key].unconditional({keyword: cond[keyword]}, cond[keyword].shape[0]).get(keyword)
+                if own is not None and own.shape == cond[keyword].shape:
+                    uncond[keyword] = own.to(cond[keyword])
         return uncond
 
-    @torch.no_grad()
-    def __call__(self, num_frames: int | None = None, steps: int | None = None, seed: int = 0, batch_size: int = 1,
-                 *, height: int | None = None, width: int | None = None, guidance: bool | None = None,
-                 generator: torch.Generator | None = None, progress: bool = False, noise: Tensor | None = None,
-                 decode: bool = False, prompt=None, image=None, video=None, resize: bool = False, **cond) -> Tensor:
-        """Sample ``(batch_size, C, num_frames, H, W)`` from pure noise; ``cond`` goes to the model each step.
-        ``noise``: the unit-variance starting noise (default drawn from ``generator``). ``decode``: return RGB
-        through the recipe's autoencoder (``decode``) instead of model-space samples. ``prompt`` / ``image`` /
-        ``video``: user inputs, encoded by the recipe's encoders (``encode``); raw conditioning keywords override them.
+    # ------------------------------------------------------------------------------------------ sizes
+    def _sizes(self, num_frames, height, width) -> tuple[int, int, int]:
+        _, t, h, w = self.sample_shape
+        return num_frames or t, height or h, width or w
 
-        Guidance (if the recipe declares one) is applied when conditioning is given, unless ``guidance=False``.
+    def stage_sizes(self, frames: int, height: int, width: int) -> list[tuple[int, int, int]]:
+        """(T, H, W) in model space of every stage's output, first to last, for an output of (frames, height, width)
+        (one entry for a single model)."""
+        return stage_sizes([stage for stage, _ in self.stages], frames, height, width)
+
+    def _model_size(self, pixels: int | None, argument: str) -> int | None:
+        """A decoded size in pixels as model-space pixels (÷ the autoencoder's factor); not divisible -> error."""
+        if pixels is None:
+            return None
+        _positive_int(pixels, argument)
+        f = self.spatial_factor
+        if pixels % f:
+            raise ValueError(f"{argument} must be a multiple of {f} (the autoencoder's spatial factor of "
+                             f"{self.name}), got {pixels}")
+        return pixels // f
+
+    # ------------------------------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def __call__(self, prompt=None, *, num_frames: int | None = None, num_inference_steps: int | None = None,
+                 height: int | None = None, width: int | None = None, guidance_scale: float | None = None,
+                 negative_prompt=None, num_videos_per_prompt: int | None = None,
+                 generator: torch.Generator | None = None, latents: Tensor | None = None,
+                 output_type: str = "latent", seed: int = 0, guidance: bool | None = None, progress: bool = False,
+                 image=None, video=None, resize: bool = False, decode: bool = False, return_stages: bool = False,
+                 attention_backend: str | None = None, **cond):
+        """Sample videos from noise.
+
+        Arguments as diffusers' pipelines name them: ``prompt`` (a string or a list: one video per prompt, times
+        ``num_videos_per_prompt``), ``negative_prompt`` (the unconditional branch's text), ``num_frames``,
+        ``height`` / ``width`` in decoded pixels (default the preset's; a multiple of the autoencoder's factor),
+        ``num_inference_steps`` (default the plan's), ``guidance_scale`` (s in x_u + s (x_c − x_u); ≤ 1 samples
+        without guidance, as diffusers; default the recipe's), ``generator`` (default seeded with ``seed``),
+        ``latents`` (the unit-variance starting noise ``(B, C, T, h, w)`` in model space), ``output_type``:
+        ``"latent"`` (default: model-space samples ``(B, C, T, h, w)``, this library's convention), ``"pt"``
+        (decoded ``(B, T, 3, H, W)`` float in [0, 1]), ``"np"`` (``(B, T, H, W, 3)`` float32 in [0, 1]),
+        ``"pil"`` (a list per video of PIL frames). ``decode=True``: decoded RGB ``(B, 3, T, H, W)`` in [-1, 1].
+
+        ``image`` / ``video``: user inputs for the recipe's encoders; ``cond``: raw conditioning keywords
+        (``context``, ``concat``, ``added_cond``, ``class_labels``, ...), which override encoded ones. Guidance (if
+        the plan has one) is applied when conditioning is given, unless ``guidance=False``. A cascade runs every
+        stage (``return_stages``: every stage's model-space output, first to last). ``attention_backend``: run every
+        attention module of every stage on this backend for this call only (the plan's is the default).
         """
-        c, t, h, w = self.sample_shape
-        t, h, w = num_frames or t, height or h, width or w
-        steps = steps or self.sampling.steps
-        if batch_size < 1 or steps < 1 or t < 1:
-            raise ValueError(f"pipeline: batch_size, steps and num_frames must be >= 1, got {batch_size}, {steps}, "
-                             f"{t}")
-        device = next(self.model.parameters()).device
-        dtype = next(self.model.parameters()).dtype
+        if attention_backend is not None:
+            from contextlib import ExitStack
+
+            from components.attention import override_attention_backend
+
+            with ExitStack() as stack:
+                for model in [self.model, *(pipe.model for _, pipe in self.stages)]:
+                    stack.enter_context(override_attention_backend(model, attention_backend))
+                return self(prompt, num_frames=num_frames, num_inference_steps=num_inference_steps, height=height,
+                            width=width, guidance_scale=guidance_scale, negative_prompt=negative_prompt,
+                            num_videos_per_prompt=num_videos_per_prompt, generator=generator, latents=latents,
+                            output_type=output_type, seed=seed, guidance=guidance, progress=progress, image=image,
+                            video=video, resize=resize, decode=decode, return_stages=return_stages, **cond)
+        for old, new in RENAMED.items():
+            if old in cond:
+                warnings.warn(f"pipeline: {old}= is deprecated; use {new}=", DeprecationWarning, stacklevel=2)
+                value = cond.pop(old)
+                if old == "steps":
+                    num_inference_steps = num_inference_steps if num_inference_steps is not None else value
+                elif old == "batch_size":
+                    num_videos_per_prompt = num_videos_per_prompt if num_videos_per_prompt is not None else value
+                else:
+                    latents = latents if latents is not None else value
+        self._check_keywords(cond)
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        n = _positive_int(num_videos_per_prompt if num_videos_per_prompt is not None else 1, "num_videos_per_prompt")
+        steps = _positive_int(num_inference_steps, "num_inference_steps") if num_inference_steps is not None else None
+        if num_frames is not None:
+            _positive_int(num_frames, "num_frames")
+        h, w = self._model_size(height, "height"), self._model_size(width, "width")
+        if isinstance(prompt, list | tuple):
+            if not prompt:
+                raise ValueError("prompt must be a string or a non-empty list of strings, got an empty list")
+            prompts = [p for p in prompt for _ in range(n)]
+            batch = len(prompts)
+        else:
+            prompts, batch = prompt, n
+        if negative_prompt is not None and prompt is None:
+            raise ValueError("negative_prompt needs a prompt (it replaces the empty prompt of guidance's "
+                             "unconditional branch)")
+        device = self.device
         generator = generator or torch.Generator(device=device).manual_seed(seed)
-        sigmas = self.objective.sigmas(steps, device)
-        if noise is None:
-            noise = torch.randn(batch_size, c, t, h, w, generator=generator, device=device)
-        x = self.objective.start(noise, sigmas)
-        if prompt is not None or image is not None or video is not None:
-            cond = {**self.encode(prompt=prompt, image=image, video=video, batch=batch_size, num_frames=t, height=h,
+        t, h, w = self._sizes(num_frames, h, w)
+        sizes = self.stage_sizes(t, h, w)
+        if latents is not None and tuple(latents.shape) != (batch, self.plan.spec.channels, *sizes[0]):
+            raise ValueError(f"latents must have shape (B, C, T, h, w) = {(batch, self.plan.spec.channels, *sizes[0])}"
+                             f" (model space of the first model), got {tuple(latents.shape)}")
+        guided = self._guidance(guidance_scale)
+        if prompts is not None or image is not None or video is not None:
+            cond = {**self.encode(prompt=prompts, image=image, video=video, batch=batch, num_frames=t, height=h,
                                   width=w, resize=resize, generator=generator, skip=tuple(cond)), **cond}
-        use_guidance = self.guidance is not None and bool(cond) and guidance is not False
-        if use_guidance:
-            denoiser, extra = self.guidance, {**cond, "uncond": self.null_condition(cond)}
+        negative = None
+        if negative_prompt is not None:
+            negatives = ([negative_prompt] * len(prompts) if isinstance(negative_prompt, str) or not isinstance(
+                prompts, list) else [p for p in negative_prompt for _ in range(n)])
+            if isinstance(prompts, list) and len(negatives) != len(prompts):
+                raise ValueError(f"negative_prompt must be a string or one per prompt ({len(prompt)}), got "
+                                 f"{len(negative_prompt)}")
+            text = [k for k, (key, _) in _declared_encoders(self.recipe).items()
+                    if "prompt" in self.encoders()[key].inputs]
+            skip = tuple(k for k in _declared_encoders(self.recipe) if k not in text)
+            negative = self.encode(prompt=negatives if isinstance(prompts, list) else negative_prompt, batch=batch,
+                                   num_frames=t, height=h, width=w, skip=skip)
+        common = dict(steps=steps, guidance=guided if guidance is not False else None, generator=generator,
+                      progress=progress, negative=negative)
+        takes = getattr(self.model, "supported_cond", COND_KEYWORDS)
+        first = {k: v for k, v in cond.items() if k in takes or not self.stages}
+        outs = [self._sample(batch, sizes[0], latents=latents, cond=first, **common)]
+        for (stage, pipe), size in zip(self.stages, sizes[1:], strict=True):
+            stage_cond = {k: v for k, v in cond.items() if k in getattr(pipe.model, "supported_cond", ())}
+            concat, level = augment(stage, stage_condition(stage, outs[-1]), pipe.schedule, generator)
+            if level is not None:
+                stage_cond["added_cond"] = level
+            c = pipe.plan.spec.channels
+            st, sh, sw = size
+            start = torch.randn(batch, c, 1 if stage.same_noise_per_frame else st, sh, sw, generator=generator,
+                                device=device).expand(batch, c, st, sh, sw)
+            stage_guided = pipe._guidance(guidance_scale) if guidance is not False else None
+            outs.append(pipe._sample(batch, size, latents=start, cond={**stage_cond, "concat": concat},
+                                     **{**common, "guidance": stage_guided}))
+        if return_stages:
+            return [o.to(self.dtype) for o in outs]
+        out = outs[-1]
+        last = self.stages[-1][1] if self.stages else self
+        if decode:
+            return last.decode(out)
+        if output_type == "latent":
+            return out.to(last.dtype)
+        return _to_output(last.decode(out), output_type)
+
+    def _check_keywords(self, cond: dict) -> None:
+        """Keywords left in ``cond`` must be conditioning keywords some net of this pipeline takes."""
+        takes = set(getattr(self.model, "supported_cond", ())) | set(self.recipe.conditioning)
+        for _, pipe in self.stages:
+            takes |= set(getattr(pipe.model, "supported_cond", ())) | set(pipe.recipe.conditioning)
+        takes |= {"concat"} if self.plan.spec.x_cond_channels else set()
+        unknown = [k for k in cond if k not in takes]
+        if unknown:
+            from components.registry import did_you_mean
+
+            names = sorted(takes | set(inspect.signature(Pipeline.__call__).parameters) - {"self", "cond"})
+            raise ValueError(f"pipeline {self.name!r}: unknown argument {unknown[0]!r}. "
+                             f"{did_you_mean(unknown[0], names)} Its conditioning keywords: "
+                             f"{', '.join(sorted(takes)) or 'none'}")
+
+    def _guidance(self, guidance_scale: float | None):
+        """This call's guidance wrapper: the plan's, or at diffusers' ``guidance_scale`` s (≤ 1: none)."""
+        if guidance_scale is None or self.guidance is None:
+            if guidance_scale is not None and guidance_scale > 1:
+                raise ValueError(f"guidance_scale: {self.name!r} samples without guidance (its plan names none; "
+                                 f"resolve it with guidance=KEY), got guidance_scale={guidance_scale}")
+            return self.guidance
+        if guidance_scale <= 1:
+            return None
+        return self.guidance.at_scale(float(guidance_scale))
+
+    def _sample(self, batch: int, size: tuple[int, int, int], *, latents: Tensor | None, cond: dict,
+                steps: int | None, guidance, generator: torch.Generator, progress: bool,
+                negative: dict | None) -> Tensor:
+        """One model's sampler run from noise at model-space ``size`` (T, h, w); the sampler's fp32 output."""
+        device = self.device
+        sigmas = self.objective.sigmas(steps, device)
+        noise_dtype = torch.float64 if self.dtype == torch.float64 else torch.float32
+        if latents is None:  # drawn in fp32 whatever the dtype, so every dtype starts from the same noise
+            latents = torch.randn(batch, self.plan.spec.channels, *size, generator=generator, device=device)
+        x = self.objective.start(latents.to(noise_dtype), sigmas)
+        if guidance is not None and cond:
+            denoiser, extra = guidance, {**cond, "uncond": self.null_condition(cond, negative)}
         else:
             denoiser, extra = self.denoiser, cond
         was_training = self.model.training
         self.model.eval()
         try:
-            out = self.sampler(denoiser, x, sigmas, extra_args=extra, generator=generator, progress=progress)
+            return self.sampler(denoiser, x, sigmas, extra_args=extra, generator=generator, progress=progress)
         finally:
             self.model.train(was_training)
-        return self.decode(out) if decode else out.to(dtype)
 
     @torch.no_grad()
     def extend(self, video: Tensor | None = None, *, new_frames: int, context_frames: int, steps: int | None = None,
@@ -253,17 +497,19 @@ class Pipeline:
                batch_size: int = 1, generator: torch.Generator | None = None, **cond) -> Tensor:
         """``video`` ``(B, C, T, H, W)`` (model space) extended by ``new_frames`` frames, ``window − context_frames``
         per sampler run (``components.diffusion.extend_video``: reconstruction or replacement guidance on the last
-        ``context_frames`` frames), with this pipeline's denoiser, sampler and σ grid; ``window`` frames per run (default
-        the preset's frame count). ``video=None`` samples the first window from noise first, through ``__call__`` (the one way from
-        noise). ``cond`` goes to the model at every call."""
+        ``context_frames`` frames), with this pipeline's denoiser, sampler and σ grid; ``window`` frames per run
+        (default the preset's frame count). ``video=None`` samples the first window from noise first, through
+        ``__call__`` (the one way from noise). ``cond`` goes to the model at every call."""
         from components.diffusion.extension import extend_video
 
-        device = next(self.model.parameters()).device
+        if self.stages:
+            raise ValueError(f"extend: {self.name!r} is a cascade; extend one of its models' pipelines")
+        device = self.device
         generator = generator or torch.Generator(device=device).manual_seed(seed)
         window = window or self.sample_shape[1]
         if video is None:
-            video = self(num_frames=window, steps=steps, batch_size=batch_size, generator=generator, guidance=False,
-                         **cond)
+            video = self(num_frames=window, num_inference_steps=steps, num_videos_per_prompt=batch_size,
+                         generator=generator, guidance=False, **cond)
         sigmas = self.objective.sigmas(steps, device)
         was_training = self.model.training
         self.model.eval()
@@ -274,15 +520,36 @@ class Pipeline:
         finally:
             self.model.train(was_training)
 
-def _declared_encoders(recipe: Recipe | None) -> dict[str, tuple[str, dict]]:
+    def save_pretrained(self, path) -> None:
+        """Write this pipeline to a local folder ``zoo.from_pretrained`` reads (``zoo.pretrained``)."""
+        from .pretrained import save_pretrained
+
+        save_pretrained(self, path)
+
+
+class _Unbuilt:
+    def __repr__(self) -> str:
+        return "<not built yet>"
+
+
+_UNBUILT = _Unbuilt()
+
+
+def _to_output(rgb: Tensor, output_type: str):
+    """Decoded ``(B, 3, T, H, W)`` in [-1, 1] as diffusers' ``output_type``: pt ``(B, T, 3, H, W)`` [0, 1], np
+    ``(B, T, H, W, 3)`` [0, 1] float32, pil: a list per video of PIL RGB frames."""
+    frames = ((rgb.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 1, 3, 4)  # b c t h w -> b t c h w
+    if output_type == "pt":
+        return frames
+    array = frames.permute(0, 1, 3, 4, 2).cpu().numpy()  # b t c h w -> b t h w c
+    if output_type == "np":
+        return array
+    from PIL import Image
+
+    return [[Image.fromarray((f * 255).round().astype("uint8")) for f in clip] for clip in array]
+
+
+def _declared_encoders(recipe: Recipe) -> dict[str, tuple[str, dict]]:
     """``Recipe.encoders`` normalised to keyword -> (registry key, constructor keywords)."""
-    if recipe is None:
-        return {}
     return {kw: (v, {}) if isinstance(v, str) else (v[0], dict(v[1])) for kw, v in recipe.encoders.items()}
 
-
-def _user_inputs(module: nn.Module) -> tuple[str, ...]:
-    """The user inputs an encoder's ``forward`` takes (its positional parameters among prompt / image / video)."""
-    import inspect
-
-    return tuple(n for n in inspect.signature(module.forward).parameters if n in ("prompt", "image", "video"))

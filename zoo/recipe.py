@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from components.nets.conditioning import COND_KEYWORDS
 from components.registry import did_you_mean, natural_key
 
 
@@ -25,7 +26,6 @@ __all__ = ["Preset", "Published", "Recipe", "Sampling", "Stage", "UnknownModelEr
            "register_recipe"]
 
 PROVENANCE = ("[V-paper]", "[V-code]", "[C]", "[S]", "[M]", "[ours]")
-COND_KEYWORDS = ("context", "concat", "added_cond", "class_labels", "frame_mask", "control")
 
 
 class UnknownModelError(KeyError):

@@ -12,56 +12,61 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from zoo.cli_args import positive_int
+from zoo.cli_args import device as device_arg
+from zoo.cli_args import positive_float, positive_int
 
 
-__all__ = ["add_arguments", "load_weights", "main", "pipeline", "resolve_checkpoint", "sample_videos"]
+__all__ = ["add_arguments", "check_sampler", "checkpoint_config", "encoder_inputs", "load_weights", "main", "pipeline",
+           "read_inputs", "resolve_checkpoint", "sample_videos"]
 
 
 def _sampler_key(key: str) -> str:
-    import components
+    """``key`` as a ``sampler/*`` registry key (short names accepted); unknown -> ValueError with did-you-mean."""
+    from zoo.plan import _key
 
-    key = key if "/" in key else f"sampler/{key}"
-    if not components.has_component(key) or not key.startswith("sampler/"):
-        known = ", ".join(k.split("/", 1)[1] for k in components.list_components("sampler/*"))
-        raise ValueError(f"unknown sampler {key!r}; available: {known}")
-    return key
+    return _key(key, "sampler", "--sampler")
 
 
 def pipeline(model: nn.Module, name: str, preset: str, *, sampler: str | None = None,
-             sampler_kwargs: dict | None = None):
-    """``zoo.create_pipeline`` around ``model``, with ``sampler`` (registry key or short name) instead of the
-    recipe's when given (the recipe's sampler knobs are then dropped); ``sampler_kwargs`` add knobs."""
-    import components
+             sampler_kwargs: dict | None = None, **plan_overrides):
+    """``zoo.create_pipeline`` around ``model`` with the plan's overrides (``zoo.resolve``): ``sampler`` (registry key
+    or short name) instead of the recipe's (its knobs then dropped), ``sampler_kwargs`` on top, and any other plan
+    override (``steps``, ``guidance``, ``attention_backend``, ...)."""
     import zoo
 
-    pipe = zoo.create_pipeline(name, preset, model=model)
-    if sampler or sampler_kwargs:
-        key = _sampler_key(sampler or pipe.sampling.sampler)
-        knobs = dict(pipe.sampling.sampler_kwargs) if key == _sampler_key(pipe.sampling.sampler) else {}
-        pipe.sampler = components.build(key, **{**knobs, **(sampler_kwargs or {})})
-    return pipe
+    return zoo.create_pipeline(name, preset, model=model, sampler=sampler, sampler_kwargs=sampler_kwargs,
+                               **plan_overrides)
 
 
 def sample_videos(model: nn.Module, name: str, preset: str, *, num: int = 4,
                   shape: tuple[int, int, int, int] | None = None, steps: int | None = None,
                   sampler: str | None = None, seed: int = 0, progress: bool = False,
                   first_stage: bool = False) -> torch.Tensor:
-    """``num`` RGB clips ``(num, 3, T, H, W)`` (decoded for a latent recipe) from pure noise; ``shape`` = (C, T, H, W)
-    in model space, default the preset's. A conditional recipe gets random example conditioning (a smoke sample).
-    ``first_stage``: a cascade's first model alone (``model`` is that model)."""
+    """``num`` RGB clips ``(num, 3, T, H, W)`` in [-1, 1] (decoded for a latent recipe) from pure noise; ``shape`` =
+    (C, T, H, W) in model space, default the preset's. A conditional recipe gets random example conditioning (a smoke
+    sample). ``first_stage``: a cascade's first model alone (``model`` is that model; ``shape`` its own size)."""
+    from dataclasses import replace
+
+    from zoo.pipeline import Pipeline
+
     pipe = pipeline(model, name, preset, sampler=sampler)
-    pipe = pipe.base if first_stage and hasattr(pipe, "base") else pipe
+    if first_stage and pipe.stages:
+        c, *output = pipe.sample_shape
+        first_size = pipe.stage_sizes(*output)[0]
+        pipe = Pipeline(replace(pipe.plan, stages=()), model)
+        shape = shape or (c, *first_size)
     _, t, h, w = shape or pipe.sample_shape
     cond = pipe.example_conditioning(num, num_frames=t, height=h, width=w)
-    return pipe(num_frames=t, steps=steps, seed=seed, batch_size=num, height=h, width=w, progress=progress,
-                decode=True, **cond)
+    f = pipe.spatial_factor
+    return pipe(num_frames=t, num_inference_steps=steps, seed=seed, num_videos_per_prompt=num, height=h * f,
+                width=w * f, progress=progress, decode=True, **cond)
 
 
 def resolve_checkpoint(path: str | Path) -> tuple[Path, dict]:
@@ -77,11 +82,44 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, dict]:
 
 
 def load_weights(model: nn.Module, path: str | Path) -> dict:
-    """Load a checkpoint's weights (see ``resolve_checkpoint``) into ``model``; returns its config. Never unpickles."""
+    """Load a checkpoint's weights (see ``resolve_checkpoint``) into ``model``; returns its config. Never unpickles.
+    Weights that do not fit ``model`` (another recipe or preset) raise one ``ValueError`` naming the file, how many
+    tensors differ and the first of them, instead of ``load_state_dict``'s list of every one."""
     from safetensors.torch import load_file
 
     file, config = resolve_checkpoint(path)
-    model.load_state_dict(load_file(file, device=str(next(model.parameters()).device)))
+    state = load_file(file, device=str(next(model.parameters()).device))
+    from zoo.checkpoint import state_mismatch
+
+    mismatch = state_mismatch(model.state_dict(), state)
+    if mismatch:
+        raise ValueError(f"checkpoint {file} does not fit this model: {mismatch}; it was trained as "
+                         f"{_trained_as(config) or 'an unknown recipe (no config.json beside it)'}")
+    model.load_state_dict(state)
+    return config
+
+
+def _trained_as(config: dict) -> str | None:
+    """``"NAME/PRESET"`` a checkpoint's ``config.json`` records (``zoo train``), or None."""
+    return f"{config['model']}/{config.get('preset', '?')}" if config.get("model") else None
+
+
+def checkpoint_config(path: str | Path, name: str, preset: str | None, *, flag: str = "--checkpoint") -> dict:
+    """The config of the checkpoint ``path`` (``resolve_checkpoint``), refused in one line (``UsageError``) before
+    any weights are read when it is broken or its ``config.json`` records another recipe or preset than
+    ``name`` / ``preset`` (``preset`` None: any)."""
+    from zoo.cli_args import UsageError
+
+    try:
+        file, config = resolve_checkpoint(path)
+    except ValueError as err:
+        raise UsageError(f"{flag} {path}: {err}") from None
+    trained = _trained_as(config)
+    if trained and (config["model"] != name or (preset is not None and config.get("preset") != preset)):
+        asked = f"{name}/{preset or config.get('preset')}"
+        raise UsageError(f"{flag} {path}: {file.parent if file.name == 'model.safetensors' else file} holds "
+                         f"{trained} weights (its config.json), not {asked}; sample it with `python -m zoo sample "
+                         f"{config['model']} --preset {config.get('preset')} {flag} {path}`")
     return config
 
 
@@ -96,6 +134,8 @@ def _load_folder(name: str, directory: str, preset: str) -> dict:
 
 # ---------------------------------------------------------------------- the `sample` command
 
+_FLAGS = {"prompt": "--prompt", "image": "--image", "video": "--video"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="model (recipe) to sample, e.g. 'vdm'; see `python -m zoo list`")
@@ -103,7 +143,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", metavar="PATH",
                         help="model.safetensors or a checkpoint directory from `zoo train` (default: random init)")
     parser.add_argument("--frames", type=positive_int, help="frames per clip (default: the preset's)")
-    parser.add_argument("--size", type=positive_int, help="height = width (default: the preset's)")
+    parser.add_argument("--size", type=positive_int,
+                        help="height = width of the written video in pixels, for every recipe; a latent recipe "
+                             "samples latents of size / its autoencoder's spatial factor, which must divide it "
+                             "(default: the preset's)")
     parser.add_argument("--steps", type=positive_int, help="sampler steps (default: the recipe's)")
     parser.add_argument("--sampler", metavar="KEY",
                         help="registry sampler, e.g. euler, dpmpp_2m (default: the recipe's); "
@@ -112,9 +155,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="noise seed; also the init seed without a checkpoint")
     parser.add_argument("--out", default="out.gif", help="output file: .gif, .mp4 (video extra) or .png strip "
                                                          "(default: out.gif)")
-    parser.add_argument("--fps", type=float, default=8.0, help="frames per second of the GIF/MP4 (default: 8)")
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--fps", type=positive_float, default=8.0,
+                        help="frames per second of the GIF/MP4 (default: 8)")
+    parser.add_argument("--device", type=device_arg, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars at all")
+    parser.add_argument("--attention-backend", metavar="NAME",
+                        help="attention backend of every attention module: auto, math, sdpa, sdpa_flash, "
+                             "sdpa_efficient, sdpa_cudnn, flex, xformers (default: the preset's, else auto)")
     parser.add_argument("--prompt", help="text prompt (recipes whose encoders take text; see `describe`)")
     parser.add_argument("--image", metavar="PATH", help="conditioning image (SVD), RGB at the sampled pixel size")
     parser.add_argument("--video", metavar="PATH", help="input video file (Gen-1 structure, ControlVideo edges)")
@@ -125,44 +172,179 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "tokenizer) loaded through zoo.convert.folder; never a hub download")
 
 
+def check_sampler(name: str | None) -> None:
+    """``UsageError`` with the closest registry samplers for a ``--sampler`` that is not one."""
+    import components
+    from components.registry import did_you_mean
+    from zoo.cli_args import UsageError
+
+    if name is None:
+        return
+    key = name if "/" in name else f"sampler/{name}"
+    if key.startswith("sampler/") and components.has_component(key):
+        return
+    known = [k.split("/", 1)[1] for k in components.list_components("sampler/*")]
+    raise UsageError(f"--sampler {name!r}: unknown sampler. {did_you_mean(key.split('/', 1)[-1], known, cutoff=0.4)} "
+                     f"Available: {', '.join(known)}")
+
+
+def encoder_inputs(recipe) -> dict[str, tuple[str, ...]]:
+    """Conditioning keyword -> the user inputs (prompt / image / video) its declared encoder (``Recipe.encoders``)
+    takes, read from the encoder class's ``forward`` without building it."""
+    import inspect
+
+    import components
+
+    inputs = {}
+    for keyword, value in recipe.encoders.items():
+        key = value if isinstance(value, str) else value[0]
+        params = inspect.signature(components.get_component(key).obj.forward).parameters
+        inputs[keyword] = tuple(n for n in params if n in _FLAGS)
+    return inputs
+
+
+def read_inputs(image: str | None, video: str | None) -> dict:
+    """``--image`` / ``--video`` files read into tensors now, before any model is built: a missing, unreadable or
+    wrong kind of file is one ``UsageError`` naming the argument and the file."""
+    from components.conditioning.images import as_image, as_video
+    from zoo.cli_args import UsageError
+
+    given = {}
+    if image is not None:
+        path = Path(image)
+        if not path.is_file():
+            raise UsageError(f"--image {image}: no such file")
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                im.load()
+                given["image"] = as_image(im.convert("RGB"))
+        except (UnidentifiedImageError, OSError, ValueError) as err:
+            raise UsageError(f"--image {image}: not an image file Pillow can read "
+                             f"({type(err).__name__}: {err}); give a PNG or JPEG (a video goes to --video)") from None
+    if video is not None:
+        path = Path(video)
+        if not path.is_file():
+            raise UsageError(f"--video {video}: no such file")
+        try:
+            import av  # noqa: F401
+        except ImportError:
+            raise UsageError(f"--video {video}: reading a video needs PyAV, the `video` extra: "
+                             "pip install 'video-diffusion-zoo[video]'") from None
+        try:
+            given["video"] = as_video(str(path))
+        except Exception as err:  # PyAV's errors name neither the file nor the argument; any failure here is the file's
+            raise UsageError(f"--video {video}: not a video file PyAV can decode "
+                             f"({type(err).__name__}: {err})") from None
+        if given["video"].shape[2] == 0:
+            raise UsageError(f"--video {video}: holds no video frames")
+    return given
+
+
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr)
+
+
 def main(args: argparse.Namespace) -> int:
     import zoo
-    from zoo.export import save_video
+    from zoo.cli_args import UsageError
+    from zoo.export import check_video_path, save_video
 
-    if Path(args.out).suffix.lower() not in (".gif", ".mp4", ".png"):
-        raise ValueError(f"--out must end in .gif, .mp4 or .png, got {args.out!r}")
+    # ---- everything that can be refused is refused here, before a model is built or a file read twice
+    check_video_path(args.out, fps=args.fps)
     recipe = zoo.get_recipe(args.name)
-    config = resolve_checkpoint(args.checkpoint)[1] if args.checkpoint else {}
+    config = checkpoint_config(args.checkpoint, args.name, args.preset) if args.checkpoint else {}
     preset = args.preset or config.get("preset", "tiny")
     p = recipe.preset(preset)
-    _sampler_key(args.sampler or recipe.sampling_for(preset).sampler)  # fail before building anything
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    check_sampler(args.sampler)
+    try:  # resolved once: every later step builds from this plan
+        plan = zoo.resolve(recipe, preset, sampler=args.sampler, steps=args.steps,
+                           attention_backend=args.attention_backend)
+    except ValueError as err:
+        raise UsageError(f"--attention-backend {args.attention_backend}: {err}") from None
+    if args.weights and not Path(args.weights).is_dir():
+        raise UsageError(f"--weights {args.weights}: no such folder (a local diffusers-format folder)")
+    wanted = encoder_inputs(recipe)
+    offered = sorted({n for names in wanted.values() for n in names})
+    for arg in ("prompt", "image", "video"):
+        if getattr(args, arg) is not None and arg not in offered:
+            takes = ", ".join(_FLAGS[n] for n in offered) or "no inputs (it samples unconditionally)"
+            raise UsageError(f"{_FLAGS[arg]}: {args.name} takes no {arg}; it takes {takes}")
+    given = {k for k in _FLAGS if getattr(args, k) is not None}
+    unfed = {kw: names for kw, names in wanted.items() if not set(names) <= given}  # keyword -> its inputs
+    real = args.weights or args.checkpoint
+    if unfed and real:  # real weights conditioned on random inputs make a meaningless video: refuse
+        flags = sorted({_FLAGS[n] for names in unfed.values() for n in names if n not in given})
+        source = f"--weights {args.weights}" if args.weights else f"--checkpoint {args.checkpoint}"
+        raise UsageError(f"{args.name} with real weights ({source}) needs {' and '.join(flags)} for its "
+                         f"{', '.join(unfed)} conditioning; random conditioning is only for random-weight smoke runs "
+                         "(no --weights / --checkpoint)")
+    inputs = read_inputs(args.image, args.video)
+    if args.prompt is not None:
+        inputs["prompt"] = args.prompt
+
+    # ---- the model and its pipeline
+    dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(args.seed)
     parts = _load_folder(args.name, args.weights, preset) if args.weights else {}
     model = parts.get("model") or zoo.create_model(args.name, preset, **config.get("train", {}).get("overrides", {}))
-    model = model.to(device)
+    model = model.to(dev)
     if args.checkpoint:
-        load_weights(model, args.checkpoint)
-    shape = (p.channels, args.frames or p.frames, args.size or p.height, args.size or p.width)
-    pipe = pipeline(model, args.name, preset, sampler=args.sampler)
+        try:
+            load_weights(model, args.checkpoint)
+        except ValueError as err:  # weights of another shape (no config.json said so): name the argument
+            raise UsageError(f"--checkpoint {args.checkpoint}: {err}") from None
+    pipe = zoo.create_pipeline(plan, model=model)
     if parts:
-        (pipe.base if hasattr(pipe, "base") else pipe).use_parts(parts)
-    _, t, h, w = shape
-    inputs = {k: getattr(args, k) for k in ("prompt", "image", "video") if getattr(args, k) is not None}
-    cond = pipe.encode(**inputs, batch=args.num, num_frames=t, height=h, width=w, resize=args.resize,
-                       generator=torch.Generator(device).manual_seed(args.seed)) if inputs else {}
-    example = pipe.example_conditioning(args.num, num_frames=t, height=h, width=w,
-                                        generator=torch.Generator().manual_seed(args.seed))
-    unfed = {k: v for k, v in example.items() if k not in cond}
-    if unfed:  # no user input feeds these: random conditioning of valid shapes (a smoke run), said out loud
-        cond.update(unfed)
-        print(f"note: random {', '.join(unfed)} conditioning (no input given for it; see --prompt / --image / "
-              f"--video)")
+        pipe.use_parts(parts)
+
+    # ---- sizes: --size is decoded pixels for every recipe; the model samples size / spatial factor
+    factor = pipe.spatial_factor
+    t = args.frames or p.frames
+    height, width = (args.size, args.size) if args.size else (p.height * factor, p.width * factor)
+    if height % factor:
+        raise UsageError(f"--size {args.size}: {args.name}/{preset} samples latents at 1/{factor} of the pixel size "
+                         f"(its autoencoder's spatial factor {factor}), so --size must be a multiple of {factor}; "
+                         f"e.g. {max(factor, height // factor * factor)} or {(height // factor + 1) * factor}")
+    if recipe.stages:
+        from zoo.stages import stage_sizes
+
+        try:
+            stage_sizes(recipe.stages, t, height, width)
+        except ValueError as err:
+            raise UsageError(f"--frames {t} / --size {height}: {err}") from None
+    check_video_path(args.out, fps=args.fps, frame_size=(height, args.num * width + args.num - 1))
+    # SIZES HANDOFF, the one place the two conventions meet: pipe(height=, width=) takes decoded pixels (`pixels`);
+    # pipe.encode() and pipe.example_conditioning() take model-space sizes, latent pixels for a latent recipe (`hw`).
+    pixels = dict(height=height, width=width)
+    hw = dict(height=height // factor, width=width // factor)
+
+    # ---- conditioning: the user's inputs, random example conditioning only where nothing feeds a keyword
+    cond = pipe.encode(**inputs, batch=args.num, num_frames=t, **hw, resize=args.resize,
+                       generator=torch.Generator(dev).manual_seed(args.seed), skip=tuple(unfed)) if inputs else {}
+    example = pipe.example_conditioning(args.num, num_frames=t, **hw, generator=torch.Generator().manual_seed(args.seed))
+    random_cond = {k: v for k, v in example.items() if k not in cond}
+    flagless = [k for k in random_cond if k not in wanted]  # no argument of `zoo sample` feeds these
+    if flagless and config.get("train", {}).get("cond") == "none":  # trained without them (`zoo train --cond none`)
+        random_cond = {k: v for k, v in random_cond.items() if k not in flagless}
+        flagless = []
+    if random_cond:
+        cond.update(random_cond)
+        fed = [k for k in random_cond if k in wanted]
+        if fed:
+            missing = sorted({_FLAGS[n] for k in fed for n in wanted[k] if n not in given})
+            _note(f"random-weight smoke run: random {', '.join(fed)} conditioning (no {' / '.join(missing)} given)")
+        if flagless:
+            _note(f"random {', '.join(flagless)} conditioning (no argument of `zoo sample` sets it)")
+
+    # ---- sample and write
     t0 = time.perf_counter()
-    video = pipe(num_frames=t, steps=args.steps, seed=args.seed, batch_size=args.num, height=h, width=w,
-                 progress=not args.no_progress, decode=True, **cond)
+    video = pipe(num_frames=t, num_inference_steps=args.steps, seed=args.seed, num_videos_per_prompt=args.num,
+                 **pixels, progress=not args.no_progress, decode=True, **cond)
     path = save_video(video.float().cpu(), args.out, fps=args.fps)
     weights = args.checkpoint or (f"--weights {args.weights}" if args.weights else "random init (no --checkpoint)")
-    print(f"wrote {path}: {args.num} x {tuple(video.shape[1:])} from {args.name}/{preset} [{weights}] in "
-          f"{time.perf_counter() - t0:.1f}s")
+    latent = f", latent {hw['height']}x{hw['width']} (factor {factor})" if factor > 1 else ""
+    print(f"wrote {path}: {args.num} x {tuple(video.shape[1:])} from {args.name}/{preset} at {height}x{width} px"
+          f"{latent} [{weights}] in {time.perf_counter() - t0:.1f}s")
     return 0

@@ -26,7 +26,8 @@ is DDP under torchrun, FSDP for models above ``FSDP_AUTO_PARAMS`` parameters.
 Faults (docs/training.md): checkpoints are written atomically with a manifest (``zoo.checkpoint``) and
 ``--resume OUT`` takes the newest valid one; ``--keep-last N`` keeps the N newest. SIGTERM / SIGINT finish the step,
 write a checkpoint and exit with ``EXIT_PREEMPTED`` (75, ``EX_TEMPFAIL``: "try again"), every torchrun rank
-agreeing through a small all-reduce per step. A non-finite loss or gradient norm skips the update
+agreeing through a small all-reduce per step; a second Ctrl-C stops at once, without a checkpoint (one line,
+exit status 130). A non-finite loss or gradient norm skips the update
 (``--nonfinite skip``, counted in the log and the checkpoint) or stops with a checkpoint and ``EXIT_NONFINITE``
 (65, ``EX_DATAERR``); on CUDA the skip is decided on the device (fused AdamW's ``found_inf``) and the host reads the
 losses and the counter every ``log_every`` steps only.
@@ -51,6 +52,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from zoo.checkpoint import fault_point
+from zoo.cli_args import device as device_arg
 from zoo.cli_args import non_negative_int, positive_int
 from zoo.objective import Objective
 from zoo.stages import stage_sizes
@@ -156,10 +158,11 @@ class Trainer:
             raise ValueError(f"batch_size={c.batch_size} must be divisible by the number of ranks ({self.world})")
         # a cascade's recipe is its first model, trained at the first model's size (its preset's sample shape is the
         # cascade's output); each later stage is a recipe of its own (``list_models(stages=True)``)
-        cascade = zoo.get_recipe(c.model)
-        self.recipe = replace(cascade, stages=())
-        preset = self.recipe.preset(c.preset)
-        self.sampling = self.recipe.sampling_for(c.preset)
+        plan = zoo.resolve(c.model, c.preset)
+        cascade = plan.recipe
+        self.plan = replace(plan, recipe=replace(cascade, stages=()), stages=())
+        self.recipe, self.sampling = self.plan.recipe, self.plan.sampling
+        preset = self.plan.spec
         size = (c.frames or preset.frames, c.size or preset.height, c.size or preset.width)
         if cascade.stages and not (c.frames or c.size):
             size = stage_sizes(cascade.stages, *size)[0]
@@ -170,7 +173,7 @@ class Trainer:
         torch.manual_seed(c.seed)  # identical initial weights on every rank
         self.model = (model or zoo.create_model(c.model, c.preset, **c.overrides)).to(self.device)
         # the diffusion interface, shared with sampling: network adapter, time convention, schedule, target, weighting
-        self.objective = Objective.from_recipe(self.recipe, c.preset, self.model)
+        self.objective = Objective.from_plan(self.plan, self.model)
         self.schedule = self.objective.schedule
         self.conditioned = self._conditioning_keywords()
         drop = c.cond_drop if c.cond_drop is not None else (0.1 if self.sampling.guidance else 0.0)
@@ -326,8 +329,11 @@ class Trainer:
             e.copy_(b)
 
     def _on_signal(self, signum, frame) -> None:
-        if self._signal is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now, without a checkpoint
+        if self._signal is not None and signum == signal.SIGINT:  # a second Ctrl-C: stop now, without a checkpoint
+            out = self.config.out
+            kept = f"; the checkpoints already in {out} are intact (--resume {out})" if out else ""
+            raise KeyboardInterrupt(f"second Ctrl-C: stopped at once after {self.step} step(s), without writing a "
+                                    f"checkpoint{kept}")
         self._signal = signum
         if self.rank == 0:
             print(f"zoo train: {signal.Signals(signum).name}: finishing step {self.step + 1}, writing a checkpoint, "
@@ -589,8 +595,6 @@ def _jsonable(value):
 # ---------------------------------------------------------------------- the `train` command
 
 
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="model (recipe) to train, e.g. 'vdm'; see `python -m zoo list`")
     parser.add_argument("--preset", default="tiny", help="preset of the recipe, e.g. tiny or demo (default: tiny)")
@@ -611,7 +615,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="auto = bf16 autocast on a CUDA GPU that supports it, fp32 otherwise (default: auto)")
     parser.add_argument("--frames", type=positive_int, help="frames per training clip (default: the preset's)")
-    parser.add_argument("--size", type=positive_int, help="height = width of training clips (default: the preset's)")
+    parser.add_argument("--size", type=positive_int,
+                        help="height = width of training clips in model space: latent pixels for a latent recipe "
+                             "(its data is generated in latent space), pixels otherwise (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weights, data and noise (default: 0)")
     parser.add_argument("--out", default="train_out",
                         help="folder for checkpoints/ and samples/ (default: ./train_out)")
@@ -641,11 +647,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="under torchrun: ddp, or fsdp (FSDP2: shards weights, gradients, AdamW state and EMA "
                              f"over ranks); auto = fsdp above {FSDP_AUTO_PARAMS:,} parameters, else ddp "
                              "(default: auto)")
-    parser.add_argument("--device", help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    parser.add_argument("--device", type=device_arg, help="torch device, e.g. cpu or cuda (default: cuda if available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _check_arguments(args: argparse.Namespace) -> Path | None:
+    """Refuse, before a model is built, a ``--data`` path that is not there, an ``--out`` that cannot be written and
+    a ``--resume`` checkpoint that is broken or missing (``UsageError`` naming the argument); returns the checkpoint
+    to resume from (``--resume DIR``), else None."""
+    from zoo.checkpoint import resolve
+    from zoo.cli_args import UsageError, writable_target
+    from zoo.data import SHIPPED_CLIPS
+
+    if args.data != "synthetic" and args.data not in SHIPPED_CLIPS and not Path(args.data).exists():
+        raise UsageError(f"--data {args.data}: no such file or folder, nor 'synthetic' or a shipped clip name "
+                         f"({', '.join(SHIPPED_CLIPS)})")
+    writable_target(args.out, "--out", directory=True)
+    if args.resume and args.resume != "auto":
+        try:
+            return resolve(args.resume)
+        except ValueError as err:
+            raise UsageError(f"--resume {args.resume}: {err}") from None
+    return None
+
+
 def main(args: argparse.Namespace) -> int:
+    resume = _check_arguments(args)
     config = TrainConfig(model=args.name, preset=args.preset, data=args.data, steps=args.steps,
                          batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                          warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, grad_clip=args.grad_clip,
@@ -665,8 +692,8 @@ def main(args: argparse.Namespace) -> int:
         found = find_latest_valid(Path(config.out) / "checkpoints")
         if found is not None:
             trainer.load(found)
-    elif args.resume:
-        trainer.load(args.resume)
+    elif resume is not None:
+        trainer.load(resume)
     start, t0 = trainer.step, time.perf_counter()
     losses = trainer.fit()
     final = Path(config.out) / "checkpoints" / f"step_{trainer.step:07d}"

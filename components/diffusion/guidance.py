@@ -108,6 +108,12 @@ class ClassifierFreeGuidance(_Guided):
         c, u = self.branches(x, sigma, uncond, cond, denoiser, step)
         return self.combine(c, u, self.effective_scale)
 
+    def at_scale(self, guidance_scale: float) -> ClassifierFreeGuidance:
+        """The same guidance at diffusers' ``guidance_scale`` s (x_u + s (x_c − x_u)): ``scale = s`` in the scale
+        form, ``w = s − 1`` in the (1 + w) form."""
+        s = float(guidance_scale)
+        return cfg(self.denoiser, scale=s if self.form == "scale" else s - 1, form=self.form)
+
 
 @register("guidance", "cfg", paper="Ho & Salimans 2021 (CFG); VDM / Imagen Video (1+w) form",
           tiny={"denoiser": _toy_denoiser, "scale": 2.0}, inputs=_inputs,
@@ -129,6 +135,12 @@ class PerFrameGuidance(_Guided):
     def __init__(self, denoiser, min_scale: float, max_scale: float) -> None:
         super().__init__(denoiser)
         self.min_scale, self.max_scale = float(min_scale), float(max_scale)
+
+    def at_scale(self, guidance_scale: float) -> PerFrameGuidance:
+        """The same ramp up to diffusers' ``guidance_scale`` (SVD's ``max_guidance_scale``); the first frame keeps
+        ``min_scale`` (or s, if lower)."""
+        s = float(guidance_scale)
+        return cfg_per_frame(self.denoiser, min_scale=min(self.min_scale, s), max_scale=s)
 
     def scales(self, frames: int, device=None) -> Tensor:
         """The per-frame scales linspace(min, max, T), first frame lowest (SVD's LinearPredictionGuider)."""
@@ -165,6 +177,11 @@ class OscillatingGuidance(_Guided):
         if int(warmup_steps) < 0:
             raise ValueError(f"guidance/oscillating: warmup_steps must be >= 0, got {warmup_steps}")
         self.high, self.low, self.warmup_steps = float(high), float(low), int(warmup_steps)
+
+    def at_scale(self, guidance_scale: float) -> OscillatingGuidance:
+        """The same oscillation with its high weight at diffusers' ``guidance_scale`` s = 1 + w_high."""
+        return oscillating(self.denoiser, high=float(guidance_scale) - 1, low=self.low,
+                           warmup_steps=self.warmup_steps)
 
     def weight_at(self, step: int) -> float:
         """w at sampler step ``step``: high during warm-up, then high, low, high, ..."""

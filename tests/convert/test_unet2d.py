@@ -81,7 +81,7 @@ def test_unmodelled_config_is_refused_by_name():
 
 
 def test_sd1_config_maps_to_the_stable_diffusion_recipe():
-    from zoo.stable_diffusion import SD1
+    from zoo.recipes.stable_diffusion import SD1
 
     with torch.device("meta"):
         ref = diffusers.UNet2DConditionModel(cross_attention_dim=768)

@@ -1,5 +1,5 @@
 """``--weights DIR`` / ``zoo.convert.folder.load_pretrained_folder``: a diffusers ``save_pretrained`` folder into a
-recipe's parts. Built offline from tiny random components (``zoo.convert.tiny_folders``), saved, loaded back: our
+recipe's parts. Built offline from tiny random components (``zoo.testing.tiny_folders``), saved, loaded back: our
 pipeline with the folder's parts samples the frames that the folder's own diffusers components give (their U-Net
 through ``ZooUNet``, their text / image encoders, their VAE), and a folder that lacks what a recipe needs is refused
 by name."""
@@ -23,7 +23,7 @@ diffusers = pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 from zoo.convert.diffusers_adapter import ZooUNet  # noqa: E402
 from zoo.convert.folder import load_pretrained_folder  # noqa: E402
-from zoo.convert.tiny_folders import tiny_weights_folder  # noqa: E402
+from zoo.testing.tiny_folders import tiny_weights_folder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_modelscope_folder_samples_the_frames_of_its_diffusers_components(folder
     # diffusers' own tokenizer + CLIP text encoder; its guidance's unconditional branch is the empty prompt's encoding
     context, negative = theirs.encode_prompt("a cat", "cpu", 1, True)
     reference = zoo.create_pipeline("modelscope_t2v", "tiny", model=ZooUNet(theirs.unet))
-    reference.null_condition = lambda cond: {"context": negative}
+    reference.null_condition = lambda cond, negative_prompt=None: {"context": negative}
     latents = reference(seed=0, context=context)
     expected = _decode_per_frame(theirs.vae, latents)
     got = _loaded_pipeline("modelscope_t2v", folders["modelscope_t2v"])(seed=0, prompt="a cat", decode=True)

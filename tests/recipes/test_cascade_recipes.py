@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import zoo
-from zoo.imagen_video import PUBLISHED_PARAMS
 from zoo.recipe import Stage
+from zoo.recipes.imagen_video import PUBLISHED_PARAMS
 from zoo.stages import stage_condition
 
 
@@ -84,7 +84,7 @@ def test_sr_stage_takes_the_low_res_video_as_concat():
 
 def test_imagen_video_tiny_pipeline_runs_all_seven_stages():
     pipe = zoo.create_pipeline("imagen_video", "tiny")
-    videos = pipe(steps=2, seed=0, context=torch.randn(1, 3, 8), return_stages=True)
+    videos = pipe(num_inference_steps=2, seed=0, context=torch.randn(1, 3, 8), return_stages=True)
     assert [tuple(v.shape[2:]) for v in videos] == [(1, 2, 2), (2, 2, 2), (2, 4, 4), (2, 16, 16), (4, 16, 16),
                                                    (8, 16, 16), (8, 64, 64)]
     assert all(torch.isfinite(v).all() for v in videos)
@@ -95,7 +95,7 @@ def test_make_a_video_tiny_cascade_interpolates_then_super_resolves_with_shared_
     assert [s.kind for s in recipe.stages] == ["interpolation", "spatial_sr", "spatial_sr"]
     assert recipe.stages[-1].same_noise_per_frame and recipe.presets["paper"].sample_shape == (3, 76, 768, 768)
     pipe = zoo.create_pipeline("make_a_video", "tiny")
-    videos = pipe(steps=2, seed=0, added_cond=torch.randn(1, 4), return_stages=True)
+    videos = pipe(num_inference_steps=2, seed=0, added_cond=torch.randn(1, 4), return_stages=True)
     assert [tuple(v.shape[2:]) for v in videos] == [(2, 2, 2), (6, 2, 2), (6, 8, 8), (6, 24, 24)]
     assert all(torch.isfinite(v).all() for v in videos)
 
@@ -115,5 +115,5 @@ def test_latte_alternates_spatial_and_temporal_blocks():
     model = zoo.create_model("latte", "tiny").eval()
     kinds = [type(block.attn).__name__ for block in model.blocks]
     assert kinds == ["SpatialAttention", "TemporalAttention"]
-    video = zoo.create_pipeline("latte", "tiny")(num_frames=2, steps=2, seed=0, class_labels=torch.tensor([3]))
+    video = zoo.create_pipeline("latte", "tiny")(num_frames=2, num_inference_steps=2, seed=0, class_labels=torch.tensor([3]))
     assert video.shape == (1, 4, 2, 8, 8) and torch.isfinite(video).all()

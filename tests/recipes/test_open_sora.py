@@ -35,6 +35,6 @@ def test_tiny_trains_on_the_flow_objective_with_shifted_logit_normal_times():
 
 def test_tiny_samples_with_text_context_and_guidance():
     pipe = zoo.create_pipeline("open_sora", "tiny")
-    video = pipe(steps=3, seed=0, context=torch.randn(1, 5, 8))
+    video = pipe(num_inference_steps=3, seed=0, context=torch.randn(1, 5, 8))
     assert video.shape == (1, 4, 2, 8, 8) and torch.isfinite(video).all()
     assert pipe.guidance is not None

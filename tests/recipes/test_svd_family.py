@@ -8,7 +8,7 @@ import torch
 
 import components
 import zoo
-from zoo import svd, video_ldm
+from zoo.recipes import svd, video_ldm
 
 
 def _temporal_count(model, names) -> int:
@@ -70,19 +70,19 @@ def test_svd_tiny_takes_8_channel_x_and_predicts_4():
 
 def test_svd_pipeline_samples_three_frames():
     pipe = zoo.create_pipeline("svd", "tiny")  # svd_xt: the same network and pipeline, other sampling numbers
-    video = pipe(num_frames=3, steps=2, seed=0, concat=torch.randn(1, 4, 3, 8, 8), **_svd_cond(1, 3))
+    video = pipe(num_frames=3, num_inference_steps=2, seed=0, concat=torch.randn(1, 4, 3, 8, 8), **_svd_cond(1, 3))
     assert video.shape == (1, 4, 3, 8, 8) and torch.isfinite(video).all()
     assert pipe.null_condition(_svd_cond(1, 3))["added_cond"][0, 1] == 127.0  # micro-conditioning kept
 
 
 def test_svd_pipeline_asks_for_the_conditioning_latents():
     with pytest.raises(ValueError, match="concat of shape"):
-        zoo.create_pipeline("svd", "tiny")(num_frames=3, steps=2, seed=0, **_svd_cond(1, 3))
+        zoo.create_pipeline("svd", "tiny")(num_frames=3, num_inference_steps=2, seed=0, **_svd_cond(1, 3))
 
 
 @pytest.mark.parametrize("preset,cond", [("tiny", {}), ("tiny_prediction", {"concat": torch.randn(1, 5, 3, 8, 8)})])
 def test_video_ldm_pipelines_sample_three_frames(preset, cond):
-    video = zoo.create_pipeline("video_ldm", preset)(num_frames=3, steps=2, seed=0, context=torch.randn(1, 2, 8),
+    video = zoo.create_pipeline("video_ldm", preset)(num_frames=3, num_inference_steps=2, seed=0, context=torch.randn(1, 2, 8),
                                                      **cond)
     assert video.shape == (1, 4, 3, 8, 8) and torch.isfinite(video).all()
 

@@ -67,17 +67,17 @@ def test_describe_model_shows_ours_and_published_counts():
 
 def test_pipeline_samples_a_video_of_the_requested_shape_deterministically():
     pipe = zoo.create_pipeline("vdm", "tiny")
-    a = pipe(num_frames=3, steps=2, seed=0, batch_size=2)
-    b = pipe(num_frames=3, steps=2, seed=0, batch_size=2)
+    a = pipe(num_frames=3, num_inference_steps=2, seed=0, num_videos_per_prompt=2)
+    b = pipe(num_frames=3, num_inference_steps=2, seed=0, num_videos_per_prompt=2)
     assert a.shape == (2, 3, 3, 8, 8) and torch.isfinite(a).all()
     assert torch.equal(a, b)
-    assert not torch.equal(a, pipe(num_frames=3, steps=2, seed=1, batch_size=2))
+    assert not torch.equal(a, pipe(num_frames=3, num_inference_steps=2, seed=1, num_videos_per_prompt=2))
 
 
 def test_pipeline_wires_the_recipes_components():
     pipe = zoo.create_pipeline("dit_xl_2", "tiny")
     assert pipe.guidance is not None and pipe.sampling.sampler == "sampler/ddpm"
-    video = pipe(steps=2, seed=0, class_labels=torch.tensor([3]))
+    video = pipe(num_inference_steps=2, seed=0, class_labels=torch.tensor([3]))
     assert video.shape == (1, 4, 1, 8, 8)  # the learned-Σ half is not part of the sample
     assert pipe.null_condition({"class_labels": torch.tensor([3])})["class_labels"].item() == 10
 

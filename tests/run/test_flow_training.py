@@ -34,5 +34,5 @@ def test_demo_flow_trains_and_samples():
     trainer.fit()
     assert len(trainer.losses) == 2 and all(torch.isfinite(torch.tensor(trainer.losses)))
     pipe = zoo.create_pipeline("vdm", "demo_flow", model=trainer.ema)
-    video = pipe(num_frames=4, height=8, width=8, steps=3, seed=0)
+    video = pipe(num_frames=4, height=8, width=8, num_inference_steps=3, seed=0)
     assert video.shape == (1, 3, 4, 8, 8) and torch.isfinite(video).all()

@@ -45,7 +45,7 @@ def test_extend_a_pipeline_from_scratch():
     c, t, h, w = pipe.sample_shape
     assert out.shape == (1, c, t + 3, h, w) and torch.isfinite(out).all()
     # the first window is the pipeline's own sample from the same generator: one way to sample from noise
-    first = pipe(steps=2, generator=torch.Generator().manual_seed(0), guidance=False)
+    first = pipe(num_inference_steps=2, generator=torch.Generator().manual_seed(0), guidance=False)
     torch.testing.assert_close(out[:, :, :t], first)
 
 

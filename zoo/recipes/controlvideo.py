@@ -12,8 +12,8 @@ long-video sampler are sampling-time techniques (``wrapper/interleaved_smoother`
 
 from __future__ import annotations
 
+from ..recipe import Preset, Published, Recipe, register_recipe
 from .autoencoders import IMAGE_VAE
-from .recipe import Preset, Published, Recipe, register_recipe
 from .stable_diffusion import SD1, SD1_PARAMS, SD_SAMPLING, SD_TINY, TINY_SAMPLING
 
 

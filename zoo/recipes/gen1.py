@@ -13,8 +13,8 @@ encoding is [M]). The structure-fidelity knob t_s and the temporal guidance ω_t
 
 from __future__ import annotations
 
+from ..recipe import Preset, Published, Recipe, register_recipe
 from .autoencoders import IMAGE_VAE
-from .recipe import Preset, Published, Recipe, register_recipe
 from .stable_diffusion import SD1, SD_SAMPLING, SD_TINY, TINY_SAMPLING
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import math
 
-from .recipe import Preset, Published, Recipe, Sampling, Stage, register_recipe
+from components.diffusion.schedules import CosineSchedule
+
+from ..recipe import Preset, Published, Recipe, Sampling, Stage, register_recipe
 
 
 T5_XXL = 4096
@@ -25,14 +27,11 @@ PUBLISHED_PARAMS = {
     "imagen_video_ssr_2": 1_200_000_000, "imagen_video_tsr_2": 780_000_000, "imagen_video_tsr_3": 630_000_000,
     "imagen_video_ssr_3": 340_000_000,
 }
-# the fixed augmentation level at sampling: SNR 5 ([S] "SNR 3 or 5"), as continuous time of the cosine schedule
-# (log-SNR(t) = -2 log tan(a t + b), logsnr in [-20, 20])
-_B = math.atan(math.exp(-10.0))
-NOISE_AUG_T = (math.atan(math.exp(-0.5 * math.log(5.0))) - _B) / (math.atan(math.exp(10.0)) - _B)
-
 _COSINE = dict(schedule="schedule/cosine", schedule_kwargs={"logsnr_min": -20.0, "logsnr_max": 20.0},
                parameterization="parameterization/v", sampler="sampler/ddim", sampler_kwargs={"eta": 0.0},
                time_input="continuous")
+# the fixed augmentation level at sampling: SNR 5 ([S] "SNR 3 or 5"), as continuous time of the stages' schedule
+NOISE_AUG_T = float(CosineSchedule(**_COSINE["schedule_kwargs"]).t_from_log_snr(math.log(5.0)))
 _OSCILLATING = dict(guidance="guidance/oscillating",
                     guidance_kwargs={"high": 15.0, "low": 1.0, "warmup_steps": 64})
 _CONSTANT = dict(guidance="guidance/cfg", guidance_kwargs={"scale": 1.0, "form": "one_plus_w"})

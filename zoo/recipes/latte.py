@@ -16,8 +16,8 @@ diffusers), learned Σ. Its count equals diffusers' 1,057,246,880 exactly (spati
 
 from __future__ import annotations
 
+from ..recipe import Preset, Published, Recipe, Sampling, register_recipe
 from .autoencoders import IMAGE_VAE
-from .recipe import Preset, Published, Recipe, Sampling, register_recipe
 
 
 def _latte(depth: int, dim: int, heads: int, *, frames: int = 16, size: int = 32, classes: int = 101,

@@ -10,7 +10,7 @@ super-resolution cascade; the spatial SR (1024², MultiDiffusion over temporal w
 
 from __future__ import annotations
 
-from .recipe import Preset, Published, Recipe, Sampling, register_recipe
+from ..recipe import Preset, Published, Recipe, Sampling, register_recipe
 
 
 _PAPER = "Bar-Tal et al. 2024, Lumiere: A Space-Time Diffusion Model for Video Generation (arXiv 2401.12945)"

@@ -13,7 +13,7 @@ res-blocks' 1×1 skips stay per-frame. ``added_cond`` = [CLIP image embedding (7
 
 from __future__ import annotations
 
-from .recipe import Preset, Published, Recipe, Sampling, Stage, register_recipe
+from ..recipe import Preset, Published, Recipe, Sampling, Stage, register_recipe
 
 
 CLIP_IMAGE = 768  # [M] width of the prior's CLIP image embedding (not given in the sources consulted)

@@ -11,8 +11,8 @@ exactly the parameters of diffusers' default ``UNet3DConditionModel()`` = the pu
 
 from __future__ import annotations
 
+from ..recipe import Preset, Published, Recipe, Sampling, register_recipe
 from .autoencoders import IMAGE_VAE
-from .recipe import Preset, Published, Recipe, Sampling, register_recipe
 
 
 def _unet3d(base: int, mults: tuple[int, ...], blocks: int, head_dim: int, context_dim: int, groups: int,

@@ -19,8 +19,8 @@ Sign convention bridged: Open-Sora regresses x0 − ε with t running from data 
 
 from __future__ import annotations
 
+from ..recipe import Preset, Published, Recipe, Sampling, register_recipe
 from .autoencoders import IMAGE_VAE
-from .recipe import Preset, Published, Recipe, Sampling, register_recipe
 
 
 def _stdit(depth: int, dim: int, heads: int, *, frames: int, size: int, text: int = 4096, frequency: int = 256

@@ -10,8 +10,8 @@ sin-cos table, full spacetime attention and a pooled text vector entering throug
 
 from __future__ import annotations
 
+from ..recipe import Preset, Published, Recipe, Sampling, register_recipe
 from .autoencoders import IMAGE_VAE
-from .recipe import Preset, Published, Recipe, Sampling, register_recipe
 
 
 def _dit(depth: int, dim: int, heads: int, patch: int) -> dict:

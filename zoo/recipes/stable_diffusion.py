@@ -14,8 +14,8 @@ text (1024), linear ``proj_in``/``proj_out`` (same parameter count; the converte
 
 from __future__ import annotations
 
+from ..recipe import Preset, Published, Recipe, Sampling, register_recipe
 from .autoencoders import IMAGE_VAE
-from .recipe import Preset, Published, Recipe, Sampling, register_recipe
 
 
 SD1 = dict(in_channels=4, base_channels=320, channel_mults=(1, 2, 4, 4), num_res_blocks=2, attention_levels=(0, 1, 2),

@@ -18,8 +18,8 @@ net sees, ``time_scale=1``) and sampled with Euler on the Karras σ grid (σ_max
 
 from __future__ import annotations
 
+from ..recipe import Preset, Published, Recipe, Sampling, register_recipe
 from .autoencoders import TEMPORAL_VAE
-from .recipe import Preset, Published, Recipe, Sampling, register_recipe
 
 
 def svd_unet(base: int = 320, mults: tuple[int, ...] = (1, 2, 4, 4), blocks: int = 2, head_dim: int = 64,

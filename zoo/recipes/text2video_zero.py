@@ -10,8 +10,8 @@ background smoothing are sampling-time techniques (``components/diffusion``), no
 
 from __future__ import annotations
 
+from ..recipe import Preset, Recipe, register_recipe
 from .autoencoders import IMAGE_VAE
-from .recipe import Preset, Recipe, register_recipe
 from .stable_diffusion import SD1, SD1_COUNT, SD_SAMPLING, SD_TINY, TINY_SAMPLING
 
 

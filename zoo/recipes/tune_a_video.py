@@ -13,16 +13,19 @@ trainable 74,354,880 = attn_temp 49,574,080 + attn1.to_q 12,390,400 + attn2.to_q
 
 from __future__ import annotations
 
-from components.blocks.tune_a_video import TUNE_A_VIDEO_TRAINABLE
-
+from ..recipe import Preset, Published, Recipe, register_recipe
 from .autoencoders import IMAGE_VAE
-from .recipe import Preset, Published, Recipe, register_recipe
 from .stable_diffusion import SD1, SD_SAMPLING, SD_TINY, TINY_SAMPLING
 
 
 _INFLATE = dict(spatial_block="block/tune_a_video")
 
 TRAINABLE_PARAMS = 74_354_880
+# Module-name suffixes Tune-A-Video fine-tunes (official ``configs/*.yaml`` ``trainable_modules``): the query
+# projections of the sparse-causal self-attention and of the text cross-attention, and the whole new temporal
+# attention. Matched as the official training script does (``name.endswith(suffix)``, ``Recipe.mark_trainable``), so
+# ``norm_temp``, keys/values, feed-forwards, norms and convs keep the image model's weights.
+TRAINABLE = ("attn1.to_q", "attn2.to_q", "attn_temp")
 
 PRESETS = {
     "paper": Preset(
@@ -48,5 +51,5 @@ RECIPE = register_recipe(Recipe(
     conditioning=("context",),
     encoders={"context": "conditioning/text"},
     autoencoder=IMAGE_VAE,
-    trainable=TUNE_A_VIDEO_TRAINABLE,
+    trainable=TRAINABLE,
 ))

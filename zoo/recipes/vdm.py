@@ -8,7 +8,7 @@ concatenation skips, conditioning added to every res-block). Paper sizes are App
 
 from __future__ import annotations
 
-from .recipe import Preset, Published, Recipe, Sampling, register_recipe
+from ..recipe import Preset, Published, Recipe, Sampling, register_recipe
 
 
 NOT_PUBLISHED = Published(None, "[V-paper]", "Ho et al. 2022 publish no parameter counts (docs/papers.md §3.2)")

@@ -20,8 +20,8 @@ The video-fine-tuned decoder (encoder frozen, temporal layers in the decoder) is
 
 from __future__ import annotations
 
+from ..recipe import Preset, Published, Recipe, register_recipe
 from .autoencoders import TEMPORAL_VAE
-from .recipe import Preset, Published, Recipe, register_recipe
 from .stable_diffusion import SD1, SD2, SD_SAMPLING, SD_TINY
 
 
