@@ -14,6 +14,7 @@ down-sampling. T = 1 (an image) works whenever time is not down-sampled.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Sequence
 
 import torch
@@ -73,6 +74,9 @@ class SpaceTimeUNet(nn.Module):
         res_block, spatial_block, temporal_block: registry keys filling the unit's three slots (defaults
             ``block/resnet``, ``block/spatial_transformer``, ``block/temporal_transformer``), with extra constructor
             keywords in ``*_block_kwargs``: a paper's variant of a slot is a registered block, not a new U-Net.
+        res_block_kwargs_by_unit: more res-block keywords for the units whose path matches an fnmatch pattern
+            (``"down.<level>.<i>"``, ``"mid.<i>"``, ``"up.<k>.<i>"``, up stages counted from the coarsest), applied in
+            order after ``res_block_kwargs`` (SVD: GroupNorm eps 1e-6 in its cross-attention down and all up blocks).
         stem_block, stem_block_kwargs: a registry key (built with ``dim=base_channels`` and the kwargs) applied to
             the first conv's output, ``h = stem(conv_in(x))`` (ModelScope-T2V's ``transformer_in``); None: no stem.
         decoder: False builds the encoder alone (``embed``, ``conv_in``, ``stem``, ``down``, ``mid``; no ``up``,
@@ -126,6 +130,7 @@ class SpaceTimeUNet(nn.Module):
         gradient_checkpointing: bool = False,
         res_block: str = "block/resnet",
         res_block_kwargs: dict | None = None,
+        res_block_kwargs_by_unit: dict | None = None,
         spatial_block: str = "block/spatial_transformer",
         spatial_block_kwargs: dict | None = None,
         temporal_block: str = "block/temporal_transformer",
@@ -183,7 +188,10 @@ class SpaceTimeUNet(nn.Module):
                      spatial_block_kwargs=spatial_block_kwargs, temporal_block=temporal_block,
                      temporal_block_kwargs=temporal_block_kwargs)
 
-        def unit(c_in: int, c_out: int, level: int, *, attend: bool = True, mid: bool = False) -> UNetUnit:
+        by_unit = dict(res_block_kwargs_by_unit or {})
+
+        def unit(c_in: int, c_out: int, level: int, path: str, *, attend: bool = True, mid: bool = False
+                 ) -> UNetUnit:
             # the middle block's attention follows mid_attention, not the level lists (SD: no attention at level 3)
             spatial = attend and (mid or level in attention_levels)
             temporal_attn = attend and temporal in ("attention", "both") and (mid or level in temporal_attention_levels)
@@ -196,7 +204,8 @@ class SpaceTimeUNet(nn.Module):
                 temporal_conv=temporal in ("conv", "both"), spatial_attention=spatial,
                 temporal_attention=temporal_attn, head_dim=head_dim, depth=transformer_depth, ff_mult=transformer_ff_mult,
                 context_dim=context_dim, temporal_context=temporal_cross_attention,
-                temporal_position=temporal_position, num_heads=num_heads, **slots, **factory)
+                temporal_position=temporal_position, num_heads=num_heads,
+                **{**slots, "res_block_kwargs": _kwargs_for(path, res_block_kwargs, by_unit)}, **factory)
 
         widths = [base_channels * m for m in channel_mults]
         self.conv_in = registry.build("conv/space_only_3d", in_channels=in_channels + concat_channels,
@@ -206,16 +215,16 @@ class SpaceTimeUNet(nn.Module):
         self.down, skips, ch = nn.ModuleList(), [base_channels], base_channels
         for level, width in enumerate(widths):
             stage = nn.ModuleList()
-            for _ in range(blocks[level]):
-                stage.append(unit(ch, width, level))
+            for i in range(blocks[level]):
+                stage.append(unit(ch, width, level, f"down.{level}.{i}"))
                 ch = width
                 skips.append(ch)
             if level < levels - 1:
                 stage.append(_resample("down", ch, level in temporal_down_levels, factory))
                 skips.append(ch)
             self.down.append(stage)
-        self.mid = nn.ModuleList([unit(ch, ch, levels - 1, attend=mid_attention, mid=True),
-                                  unit(ch, ch, levels - 1, attend=False)])
+        self.mid = nn.ModuleList([unit(ch, ch, levels - 1, "mid.0", attend=mid_attention, mid=True),
+                                  unit(ch, ch, levels - 1, "mid.1", attend=False)])
         self.skip_channels = tuple(skips)  # one per skip, conv_in's first: the widths a ControlNet's zero convs take
         self.decoder = decoder
         attention = dict(attention_backend=attention_backend, frame_attention=frame_attention,
@@ -226,8 +235,8 @@ class SpaceTimeUNet(nn.Module):
         self.up = nn.ModuleList()
         for level in reversed(range(levels)):
             stage = nn.ModuleList()
-            for _ in range(blocks[level] + 1):
-                stage.append(unit(ch + skips.pop(), widths[level], level))
+            for i in range(blocks[level] + 1):
+                stage.append(unit(ch + skips.pop(), widths[level], level, f"up.{len(self.up)}.{i}"))
                 ch = widths[level]
             if level > 0:
                 stage.append(_resample("up", ch, (level - 1) in temporal_down_levels, factory))
@@ -314,6 +323,15 @@ class SpaceTimeUNet(nn.Module):
         if isinstance(layer, UNetUnit):
             return maybe_checkpoint(self.gradient_checkpointing and self.training, layer, h, emb, context)
         return layer(h)
+
+
+def _kwargs_for(path: str, base: dict | None, by_unit: dict) -> dict:
+    """``base`` res-block keywords with those of every ``by_unit`` pattern matching the unit's ``path`` on top."""
+    kwargs = dict(base or {})
+    for pattern, extra in by_unit.items():
+        if fnmatch.fnmatchcase(path, pattern):
+            kwargs.update(extra)
+    return kwargs
 
 
 def _resample(direction: str, channels: int, temporal: bool, factory: dict) -> nn.Module:

@@ -42,12 +42,6 @@ DECODER_GAIN = 4.0
 # differ: a few ulps of the sample's scale per step
 ROUNDING_ULPS = 8
 SVD_GUIDANCE = dict(min_guidance_scale=1.0, max_guidance_scale=3.0)  # diffusers' defaults: a linear ramp per frame
-SVD_RESNET_EPS = ("zoo's SVD res-blocks normalise with GroupNorm eps 1e-5 where diffusers' "
-                  "UNetSpatioTemporalConditionModel uses 1e-6 (CrossAttnDownBlockSpatioTemporal, "
-                  "UpBlockSpatioTemporal and CrossAttnUpBlockSpatioTemporal res-blocks): 1.5e-4 to 2.2e-4 per call on "
-                  "these 4x4 latents, 1.5e-6 with the eps set to diffusers'")
-# the per-call difference that mismatch gives in diffusers' SVD pipeline, held until it is fixed (then CALL_ATOL)
-SVD_RESNET_EPS_ATOL = 3e-4
 
 
 def _record_calls(module: torch.nn.Module) -> tuple[list, object]:
@@ -124,9 +118,9 @@ def test_our_unet_answers_every_call_of_diffusers_svd_sampler_like_theirs(svd_in
     """One call at a time, each guidance branch on its own, on the inputs diffusers' sampler gave its own U-Net."""
     errors = svd_in_diffusers.call_errors
     assert len(errors) == 2
-    assert max(errors) <= SVD_RESNET_EPS_ATOL, f"per call max |Δ| {errors}: more than the GroupNorm eps mismatch gives"
-    if max(errors) > CALL_ATOL:  # a known conversion difference, not rounding
-        pytest.xfail(SVD_RESNET_EPS)
+    # this check found the res-blocks' GroupNorm eps (1e-6 in diffusers' cross-attention down and up blocks) set to
+    # 1e-5 in ours: 1.5e-4 to 2.2e-4 per call on these 4x4 latents; with it matched, 1.5e-6
+    assert max(errors) <= CALL_ATOL, f"per call max |Δ| {errors}"
 
 
 def test_svd_pipeline_with_our_unet_gives_diffusers_frames(svd_in_diffusers):
@@ -134,15 +128,15 @@ def test_svd_pipeline_with_our_unet_gives_diffusers_frames(svd_in_diffusers):
     prediction in EDM scalings (x0 gain c_out = σ/sqrt(σ² + 1) <= 1) and per-frame guidance 1 -> 3 (gain
     |s| + |1 − s| <= 5). With δ the largest per-call difference: step 0 adds <= 5 δ to the latents, the last step
     carries that on × (1 + JACOBIAN_EXCESS) and adds 5 × 0.002 δ, the decoder scales it by <= DECODER_GAIN: frames
-    to 30 δ, plus rounding. Measured here: δ = 2.2e-4 (SVD_RESNET_EPS; 1.5e-6 without it), bound 6.6e-3, frames
-    6.1e-5 (in [0, 1]); the fixed 1e-4 this test had left a factor 1.6."""
+    to 30 δ, plus rounding. Measured before the res-block eps was matched to diffusers': δ = 2.2e-4, bound 6.6e-3,
+    frames 6.1e-5 (in [0, 1]); after: δ ≈ 1.5e-6."""
     run = svd_in_diffusers
     assert run.got.shape == run.expected.shape == (1, 3, 3, 8, 8)  # B T C H W
     assert run.expected.std() > 0.01
     assert len(run.sigmas) == 3 and len(run.call_errors) == 2
     gain = guidance_gain(torch.linspace(SVD_GUIDANCE["min_guidance_scale"], SVD_GUIDANCE["max_guidance_scale"], 3))
     per_call = max(run.call_errors)
-    assert per_call <= SVD_RESNET_EPS_ATOL, f"per call max |Δ| {run.call_errors} (the test above)"
+    assert per_call <= CALL_ATOL, f"per call max |Δ| {run.call_errors} (the test above)"
     bound = DECODER_GAIN * _chain_bound(run.sigmas, per_call, gain, "edm", run.latent_scale) + ROUNDING_ULPS * FP32_EPS
     err = float((run.got - run.expected).abs().max())
     print(f"svd in diffusers: per call {per_call:.2e}, frames max |Δ| {err:.2e}, bound {bound:.2e}")
@@ -189,7 +183,8 @@ def test_our_pipeline_drives_a_diffusers_unet_like_our_converted_one(name, svd, 
     bound 8.5e-4, latents 3.0e-4 (max |x| 66, std 18.5; 2.2e-4 on the machine of issue 18), over the fixed 1e-4
     this test used to have.
     SVD: Euler on σ = 700, 0.002, 0, EDM v (x0 gain <= 1), per-frame guidance 1 -> 2.5 (gain 4): 6 δ, plus rounding.
-    Measured here: δ = 7.3e-5 (SVD_RESNET_EPS; 2.1e-6 without it), bound 4.5e-4, latents 8.4e-5 (max |x| 5.2).
+    Measured before the res-block eps was matched to diffusers': δ = 7.3e-5, latents 8.4e-5 (max |x| 5.2); after,
+    δ ≈ 2.1e-6.
     """
     unet = (svd if name == "svd" else t2v).unet
     cond = (_zoo_svd_conditioning() if name == "svd"

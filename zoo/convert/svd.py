@@ -22,8 +22,8 @@ converted model and ``zoo.create_model("svd", "paper")`` are the same network. C
 * ``time_embedding`` -> ``embed.timestep.mlp``; ``add_embedding`` -> ``embed.added.mlp`` (``embed/micro_cond``);
 * the down-sampler of level L is the ``layers_per_block``-th entry of ``down.L`` (the up-sampler the
   ``layers_per_block + 1``-th of ``up.L``); up levels are numbered from the coarsest, as in diffusers.
-* GroupNorm epsilon: diffusers uses 1e-6 in the res-blocks of its cross-attention down blocks and 1e-5 elsewhere;
-  ours is 1e-5 everywhere (a difference below 1e-6 relative on unit-variance activations).
+* GroupNorm epsilon: diffusers uses 1e-6 in the res-blocks of its cross-attention down blocks and both up blocks and
+  1e-5 in the last down block and the mid block; the recipe's layout sets the same (``res_block_kwargs_by_unit``).
 """
 
 from __future__ import annotations

@@ -33,6 +33,10 @@ def svd_unet(base: int = 320, mults: tuple[int, ...] = (1, 2, 4, 4), blocks: int
         added_cond_embed_kwargs={"freq_dim": micro_freq_dim, "num_scalars": 3}, context_dim=context_dim,
         num_groups=groups, scale_shift=False, zero_init_output=False,
         res_block="block/spatiotemporal_resnet", spatial_block="block/svd_spatiotemporal_transformer",
+        # diffusers' SpatioTemporalResBlock GroupNorm eps: 1e-6 in CrossAttnDownBlockSpatioTemporal and both up
+        # blocks, 1e-5 in DownBlockSpatioTemporal and the mid block [V-code: diffusers unet_3d_blocks.py]
+        res_block_kwargs_by_unit={**{f"down.{level}.*": {"eps": 1e-6} for level in range(len(mults) - 1)},
+                                  "up.*": {"eps": 1e-6}},
     )
 
 
