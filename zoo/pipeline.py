@@ -401,6 +401,7 @@ class Pipeline:
         if latents is not None and tuple(latents.shape) != (batch, self.plan.spec.channels, *sizes[0]):
             raise ValueError(f"latents must have shape (B, C, T, h, w) = {(batch, self.plan.spec.channels, *sizes[0])}"
                              f" (model space of the first model), got {tuple(latents.shape)}")
+        self._check_sizes(sizes, num_frames, height, width)
         guided = self._guidance(guidance_scale)
         if prompts is not None or image is not None or video is not None:
             cond = {**self.encode(prompt=prompts, image=image, video=video, batch=batch, num_frames=t, height=h,
@@ -443,6 +444,21 @@ class Pipeline:
         if output_type == "latent":
             return out.to(last.dtype)
         return _to_output(last.decode(out), output_type)
+
+    def _check_sizes(self, sizes, num_frames, height, width) -> None:
+        """Every model's (T, h, w) must be a multiple of what its network divides it by (``size_multiple`` of the
+        registry nets: a U-Net's 2^(levels − 1), a DiT's patch): refused here, before sampling, naming the argument."""
+        pipes = [self, *(pipe for _, pipe in self.stages)]
+        for pipe, size in zip(pipes, sizes, strict=True):
+            multiple = getattr(pipe.model, "size_multiple", (1, 1, 1))  # a net outside the registry declares none
+            for argument, value, m, given, f in zip(("num_frames", "height", "width"), size, multiple,
+                                                    (num_frames, height, width), (1, self.spatial_factor,
+                                                                                   self.spatial_factor)):
+                if value % m:
+                    shown = "the preset's" if given is None else given
+                    raise ValueError(f"{argument}: {pipe.name} samples {value} {'frames' if f == 1 else 'latent pixels'}"
+                                     f" there, which its network needs to be a multiple of {m} (a {argument} that is "
+                                     f"a multiple of {m * f}); got {argument}={shown}")
 
     def _check_keywords(self, cond: dict) -> None:
         """Keywords left in ``cond`` must be conditioning keywords some net of this pipeline takes."""

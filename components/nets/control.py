@@ -222,7 +222,7 @@ class ControlledUNet(nn.Module):
                                      zero_init=control_zero_init, **unet, **factory)
         self.control_scale = control_scale
         self.in_channels, self.out_channels = self.unet.in_channels, self.unet.out_channels
-        self.spatial_factor = self.unet.spatial_factor
+        self.spatial_factor, self.size_multiple = self.unet.spatial_factor, self.unet.size_multiple
 
     def forward(self, x: Tensor, t, *, control: Tensor | None = None, **cond) -> Tensor:
         check_cond_keywords(cond, self.unet.supported_cond, type(self).__name__)

@@ -165,6 +165,7 @@ class SpaceTimeDiT(nn.Module):
         self.patch = registry.build("embed/patch3d", in_channels=in_channels, dim=hidden_dim,
                                     patch_size=patch_size, **factory)
         self.patch_size = self.patch.patch_size
+        self.size_multiple = tuple(self.patch_size)  # (T, H, W) of an input: multiples of the patch
         grid = self.patch.grid_size((1, in_channels, *input_size))
         self.input_grid = tuple(grid)
         table = position_table(pos_embed, hidden_dim, grid, device=device)

@@ -173,6 +173,8 @@ class SpaceTimeUNet(nn.Module):
         self.context_dim, self.levels = context_dim, levels
         self.spatial_factor = 2 ** (levels - 1)
         self.temporal_factor = 2 ** len(temporal_down_levels)
+        # (T, H, W) of an input must be multiples of these (what ``_check`` enforces; the pipeline checks it first)
+        self.size_multiple = (self.temporal_factor, self.spatial_factor, self.spatial_factor)
         self.gradient_checkpointing = gradient_checkpointing
         self.supported_cond = tuple(name for name, on in (
             ("context", context_dim is not None), ("concat", concat_channels > 0),

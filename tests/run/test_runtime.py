@@ -244,3 +244,21 @@ def test_the_cli_samples_a_cascade_with_another_sampler(tmp_path):
     out = tmp_path / "o.gif"
     assert main(["sample", "imagen_video", "--steps", "1", "--sampler", "euler", "--out", str(out),
                  "--no-progress"]) == 0 and out.is_file()
+
+
+@pytest.mark.parametrize("name, kwargs, match", [
+    ("svd", dict(height=10, width=8), "height: svd samples 5 latent pixels there, which its network needs to be a "
+                                      r"multiple of 2 \(a height that is a multiple of 4\); got height=10"),
+    ("sora_dit", dict(num_frames=3), "num_frames: sora_dit samples 3 frames there, which its network needs to be a "
+                                     "multiple of 2"),
+])
+def test_a_size_the_network_cannot_divide_is_refused_before_sampling(name, kwargs, match, monkeypatch):
+    pipe = _pipe(name)
+    cond = pipe.example_conditioning(1, num_frames=kwargs.get("num_frames"))
+
+    def reached(*args, **kw):
+        raise AssertionError("the sampler ran")
+
+    monkeypatch.setattr(pipe, "sampler", reached)
+    with pytest.raises(ValueError, match=match):
+        pipe(num_inference_steps=1, **kwargs, **cond)
