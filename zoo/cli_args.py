@@ -80,6 +80,18 @@ def device(text: str) -> str:
     return text
 
 
+def add_video_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments every command that samples and writes a video shares: --seed, --out, --fps, --device,
+    --no-progress."""
+    parser.add_argument("--seed", type=int, default=0, help="noise seed; also the init seed without a checkpoint")
+    parser.add_argument("--out", default="out.gif", help="output file: .gif, .mp4 (video extra) or .png strip "
+                                                         "(default: out.gif)")
+    parser.add_argument("--fps", type=positive_float, default=8.0,
+                        help="frames per second of the GIF/MP4 (default: 8)")
+    parser.add_argument("--device", type=device, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars at all")
+
+
 def writable_target(path: str | Path, flag: str, *, directory: bool = False) -> Path:
     """``path`` can be written: not an existing directory (a file for ``directory=True``), and its nearest existing
     ancestor is a writable directory (missing parents are created by the writers). ``UsageError`` naming ``flag``."""

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import torch
 
-from zoo.cli_args import device as device_arg
-from zoo.cli_args import positive_float, positive_int
+from zoo.cli_args import add_video_output_arguments, positive_int
 
 
 __all__ = ["add_arguments", "main"]
@@ -37,12 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight", type=float, default=9.0,
                         help="reconstruction guidance weight w_r (default 9, VDM's Kinetics-600 setting)")
     parser.add_argument("--steps", type=positive_int, help="sampler steps (default: the recipe's)")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed; also the init seed without a checkpoint")
-    parser.add_argument("--out", default="out.gif", help="output file: .gif, .mp4 or .png strip (default: out.gif)")
-    parser.add_argument("--fps", type=positive_float, default=8.0,
-                        help="frames per second of the GIF/MP4 (default: 8)")
-    parser.add_argument("--device", type=device_arg, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars at all")
+    add_video_output_arguments(parser)
     parser.add_argument("--data", metavar="SOURCE",
                         help="extend a held-out real clip instead of a generated one: the first validation clip of "
                              "a shipped clip name (bigbuckbunny, bikes, carphone) or a video file/folder")

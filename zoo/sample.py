@@ -19,8 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from zoo.cli_args import device as device_arg
-from zoo.cli_args import positive_float, positive_int
+from zoo.cli_args import add_video_output_arguments, positive_int
 
 
 __all__ = ["add_arguments", "check_sampler", "checkpoint_config", "encoder_inputs", "load_weights", "main", "pipeline",
@@ -152,13 +151,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="registry sampler, e.g. euler, dpmpp_2m (default: the recipe's); "
                              "`python -m zoo list 'sampler/*'` lists them")
     parser.add_argument("--num", type=positive_int, default=1, help="clips to sample, tiled side by side (default: 1)")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed; also the init seed without a checkpoint")
-    parser.add_argument("--out", default="out.gif", help="output file: .gif, .mp4 (video extra) or .png strip "
-                                                         "(default: out.gif)")
-    parser.add_argument("--fps", type=positive_float, default=8.0,
-                        help="frames per second of the GIF/MP4 (default: 8)")
-    parser.add_argument("--device", type=device_arg, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars at all")
+    add_video_output_arguments(parser)
     parser.add_argument("--attention-backend", metavar="NAME",
                         help="attention backend of every attention module: auto, math, sdpa, sdpa_flash, "
                              "sdpa_efficient, sdpa_cudnn, flex, xformers (default: the preset's, else auto)")
