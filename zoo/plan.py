@@ -39,7 +39,7 @@ class Plan:
     sampling: Sampling
     attention_backend: str | None = None
     stages: tuple[tuple[Stage, Plan], ...] = ()
-    overrides: Mapping[str, Any] = None  # the user's overrides as given (``to_config``), set by ``resolve``
+    overrides: Mapping[str, Any] | None = None  # the user's overrides as given (``to_config``), set by ``resolve``
     stage: Stage | None = None  # the cascade stage this recipe is (``Recipe.stage_of``), resolved here
 
     @property
@@ -122,8 +122,8 @@ def resolve(name: str | Recipe, preset: str = "tiny", *, sampler: str | None = N
         if key != s.guidance:
             changes.update(guidance=key, guidance_kwargs={})
     if guidance_kwargs:
-        if not (changes.get("guidance", s.guidance) if "guidance" in changes else s.guidance):
-            raise ValueError(f"guidance_kwargs: recipe {recipe.name!r} samples without guidance; name one with "
+        if not changes.get("guidance", s.guidance):
+            raise ValueError(f"guidance_kwargs: this plan of {recipe.name!r} samples without guidance; name one with "
                              f"guidance=KEY, got guidance_kwargs={dict(guidance_kwargs)}")
         changes["guidance_kwargs"] = {**dict(changes.get("guidance_kwargs", s.guidance_kwargs)),
                                       **dict(guidance_kwargs)}

@@ -262,3 +262,17 @@ def test_a_size_the_network_cannot_divide_is_refused_before_sampling(name, kwarg
     monkeypatch.setattr(pipe, "sampler", reached)
     with pytest.raises(ValueError, match=match):
         pipe(num_inference_steps=1, **kwargs, **cond)
+
+
+def test_guidance_overrides_resolve_into_the_plan():
+    recipe = zoo.get_recipe("modelscope_t2v").sampling_for("tiny")
+    plan = zoo.resolve("modelscope_t2v", "tiny", guidance_kwargs={"scale": 2.0})
+    assert plan.sampling.guidance == recipe.guidance
+    assert plan.sampling.guidance_kwargs == {**recipe.guidance_kwargs, "scale": 2.0}
+    assert zoo.resolve("modelscope_t2v", "tiny", guidance=False).sampling.guidance is None
+    with pytest.raises(ValueError, match="guidance_kwargs: this plan of 'modelscope_t2v' samples without guidance"):
+        zoo.resolve("modelscope_t2v", "tiny", guidance=False, guidance_kwargs={"scale": 2.0})
+    pipe = _pipe("modelscope_t2v", guidance_kwargs={"scale": 2.0})
+    cond = pipe.example_conditioning(1)
+    assert torch.equal(pipe(num_inference_steps=2, **cond), _pipe("modelscope_t2v")(num_inference_steps=2,
+                                                                                     guidance_scale=2.0, **cond))
