@@ -67,10 +67,11 @@ class Pipeline:
         self._encoders: dict[str, nn.Module] | None = None
 
     @classmethod
-    def from_plan(cls, plan: Plan, model: nn.Module | None = None, *, device=None, dtype: torch.dtype | None = None,
-                  **model_overrides) -> Pipeline:
+    def from_plan(cls, plan: Plan, model: nn.Module | None = None, *, stages: list[Pipeline] | None = None,
+                  device=None, dtype: torch.dtype | None = None, **model_overrides) -> Pipeline:
         """The pipeline of ``plan``: ``model`` (default: built from the preset with ``model_overrides``) and one
-        pipeline per later stage; the plan's attention backend set on every net; moved to ``device`` / ``dtype``."""
+        pipeline per later stage (``stages``: built ones, in order; default built from their plans); the plan's
+        attention backend set on every net; moved to ``device`` / ``dtype``."""
         from . import create_model
 
         if model is None:
@@ -78,7 +79,10 @@ class Pipeline:
         elif model_overrides:
             raise ValueError(f"pipeline: model overrides {sorted(model_overrides)} need model=None (a given model "
                              f"is used as built)")
-        stages = [(stage, cls.from_plan(stage_plan)) for stage, stage_plan in plan.stages]
+        if stages is not None and len(stages) != len(plan.stages):
+            raise ValueError(f"pipeline: plan {plan.name!r} has {len(plan.stages)} later stages, got {len(stages)}")
+        built = stages if stages is not None else [cls.from_plan(stage_plan) for _, stage_plan in plan.stages]
+        stages = [(stage, pipe) for (stage, _), pipe in zip(plan.stages, built, strict=True)]
         if plan.attention_backend is not None:
             from components.attention import set_attention_backend
 
@@ -211,6 +215,15 @@ class Pipeline:
                 built[key] = components.build(key, **{**tiny, **sized, **kwargs}).to(self.device, self.dtype).eval()
             self._encoders = built
         return self._encoders
+
+    def use_encoders(self, encoders: dict[str, nn.Module]) -> None:
+        """Use these built encoders (registry key -> module, e.g. loaded by ``zoo.from_pretrained``) instead of
+        building the recipe's; every key the recipe declares must be given."""
+        declared = {key for key, _ in _declared_encoders(self.recipe).values()}
+        if set(encoders) != declared:
+            raise ValueError(f"use_encoders: {self.name!r} declares encoders {sorted(declared) or 'none'}, got "
+                             f"{sorted(encoders)}")
+        self._encoders = dict(encoders)
 
     def use_parts(self, parts: dict[str, nn.Module]) -> None:
         """Put pretrained parts into the pipeline (``zoo.convert.folder.load_pretrained_folder``'s dict, less its

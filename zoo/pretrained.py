@@ -299,16 +299,9 @@ def _load_pipeline(plan, record: Mapping, root: Path, where: str):
     else:
         model = plan.recipe.mark_trainable(model)
     _load_state(model, parts["model"], root, f"model{where}")
-    if plan.stages:
-        stages = [(stage, _load_pipeline(stage_plan, sub, root, f" of stage {i}"))
-                  for i, ((stage, stage_plan), sub) in enumerate(zip(plan.stages, stage_records, strict=True), 1)]
-        if plan.attention_backend is not None:  # as Pipeline.from_plan does
-            from components.attention import set_attention_backend
-
-            set_attention_backend(model, plan.attention_backend)
-        pipe = Pipeline(plan, model, stages)
-    else:
-        pipe = zoo.create_pipeline(plan, model=model)
+    stages = [_load_pipeline(stage_plan, sub, root, f" of stage {i}")
+              for i, ((_, stage_plan), sub) in enumerate(zip(plan.stages, stage_records, strict=True), 1)]
+    pipe = Pipeline.from_plan(plan, model, stages=stages)
 
     vae_record = parts.get("autoencoder")
     if (vae_record is None) != (plan.recipe.autoencoder is None):
@@ -327,8 +320,8 @@ def _load_pipeline(plan, record: Mapping, root: Path, where: str):
         missing = sorted(declared - set(records)) or sorted(set(records) - declared)
         raise ValueError(f"from_pretrained: {root / INDEX} {'lacks' if declared - set(records) else 'has extra'} "
                          f"encoder entries {missing}{where} ({plan.name!r} declares {sorted(declared) or 'none'})")
-    if records:  # the pipeline's encoders() cache, filled with the loaded ones (it builds them on first use)
-        pipe._encoders = {key: _load_encoder(key, entry, root, where) for key, entry in records.items()}
+    if records:  # the loaded encoders instead of the random ones the pipeline would build on first use
+        pipe.use_encoders({key: _load_encoder(key, entry, root, where) for key, entry in records.items()})
     return pipe
 
 
