@@ -33,13 +33,17 @@ class BrownianNoise:
         lo, hi = float(sigma_min), float(sigma_max)
         if not 0 <= lo < hi:
             raise ValueError(f"brownian_noise: need 0 <= sigma_min < sigma_max, got {lo}, {hi}")
-        self.tree = torchsde.BrownianTree(torch.as_tensor(lo), torch.zeros_like(x), torch.as_tensor(hi),
-                                          entropy=int(seed))
+        # the tree's times in the sample's precision (fp32, or float64 for a float64 sample), as k-diffusion's
+        # tensors give them: a Brownian path moves by ~sqrt(Δt) over a time rounding Δt
+        self.dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        self.tree = torchsde.BrownianTree(torch.as_tensor(lo, dtype=self.dtype), torch.zeros_like(x),
+                                          torch.as_tensor(hi, dtype=self.dtype), entropy=int(seed))
 
     def __call__(self, k: int, sigma: Tensor, sigma_next: Tensor) -> Tensor:
         a, b = float(sigma), float(sigma_next)
         lo, hi, sign = (a, b, 1.0) if a < b else (b, a, -1.0)
-        return self.tree(torch.as_tensor(lo), torch.as_tensor(hi)) * sign / abs(b - a) ** 0.5
+        times = torch.as_tensor(lo, dtype=self.dtype), torch.as_tensor(hi, dtype=self.dtype)
+        return self.tree(*times) * sign / abs(b - a) ** 0.5
 
 
 def brownian_noise(x: Tensor, sigmas: Tensor, seed: int = 0) -> BrownianNoise:

@@ -57,15 +57,19 @@ class DPMppSDESampler(Sampler):
         ratio2, up2 = ancestral_split(torch.stack([s, safe_next], 1).reshape(-1), self.eta)
         ratio2, up2 = ratio2[0::2], up2[0::2]
         fac = 1 / (2 * self.r)
+        # the levels the noise source is queried at, as k-diffusion computes them (σ = exp(−t), t = −log σ): a
+        # Brownian path moves by ~sqrt(Δ) over a query-time difference Δ, so one ulp in a level shows at 1e-4
+        t, t_next = -torch.log(s), -torch.log(safe_next)
+        q, q_mid, q_next = torch.exp(-t), torch.exp(-(t + (t_next - t) * self.r)), torch.exp(-t_next)
         for i in run.steps(len(sigmas) - 1):
             denoised = run.denoise(x, s[i])
             run.report(i, x, s[i], s_next[i], denoised)
             if final[i]:
                 x = x + (x - denoised) / s[i] * (s_next[i] - s[i])
                 continue
-            x_mid = torch.lerp(denoised, x, ratio1[i]) + run.noise(x, s[i], s_mid[i]) * (self.s_noise * up1[i])
+            x_mid = torch.lerp(denoised, x, ratio1[i]) + run.noise(x, q[i], q_mid[i]) * (self.s_noise * up1[i])
             mixed = torch.lerp(denoised, run.denoise(x_mid, s_mid[i]), fac)
-            x = torch.lerp(mixed, x, ratio2[i]) + run.noise(x, s[i], s_next[i]) * (self.s_noise * up2[i])
+            x = torch.lerp(mixed, x, ratio2[i]) + run.noise(x, q[i], q_next[i]) * (self.s_noise * up2[i])
         return x
 
 
