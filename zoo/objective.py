@@ -113,9 +113,9 @@ class Objective:
     def from_recipe(cls, recipe: Recipe, preset: str, model: nn.Module | None = None) -> Objective:
         """The objective of ``recipe`` at ``preset`` with its own sampling defaults; ``model`` tells whether its net
         learns Σ (``out_channels``)."""
-        channels = recipe.preset(preset).channels
-        learned = model is not None and getattr(model, "out_channels", channels) == 2 * channels
-        return cls(recipe, preset, learned_sigma=learned)
+        from .plan import resolve
+
+        return cls.from_plan(resolve(recipe, preset), model)
 
     @classmethod
     def from_plan(cls, plan: Plan, model: nn.Module | None = None) -> Objective:
@@ -258,11 +258,6 @@ class Objective:
             n = self.schedule.num_train_timesteps - 1
             t = torch.round(t * n) / n
         return t
-
-    def network_time(self, t: Tensor) -> Tensor:
-        """What the network is conditioned on at training time ``t`` (a VP objective): the adapter's ``time_at`` —
-        the value ``denoiser(model)`` feeds it at the same noise level."""
-        return self.adapter.time_at(t)
 
     def loss(self, model, x0: Tensor, t: Tensor, noise: Tensor, cond: Mapping | None = None, *,
              amp: bool = False) -> Tensor:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from contextlib import ExitStack
 from typing import Any
 
 import torch
@@ -48,21 +49,23 @@ def _positive_int(value, argument: str) -> int:
 class Pipeline:
     """The model(s) of one resolved plan with their denoiser, sampler and guidance; call it to sample videos.
 
-    plan: the ``zoo.plan.Plan``; model: the (first) model; stages: a cascade's later stages as ``(Stage, Pipeline)``.
+    plan: the ``zoo.plan.Plan``; model: the (first) model; stages: the pipelines of a cascade's later stages, in the
+    plan's order (held as ``self.stages``: ``(Stage, Pipeline)`` pairs).
     """
 
     decode_chunk: int = 8  # frames decoded at a time (``decode``), so long videos fit in memory
 
-    def __init__(self, plan: Plan, model: nn.Module, stages: list[tuple[Stage, Pipeline]] | None = None) -> None:
+    def __init__(self, plan: Plan, model: nn.Module, stages: list[Pipeline] | None = None) -> None:
         self.plan, self.model = plan, model
         self.objective = Objective.from_plan(plan, model)
         self.denoiser = self.objective.denoiser(model)
         self.sampler = self.objective.sampler()
         self.guidance = self.objective.guidance(self.denoiser)
-        self.stages = list(stages or [])
-        if len(self.stages) != len(plan.stages):
+        stages = list(stages or [])
+        if len(stages) != len(plan.stages):
             raise ValueError(f"pipeline: plan {plan.name!r} has {len(plan.stages)} later stages, got "
-                             f"{len(self.stages)} stage pipelines")
+                             f"{len(stages)} stage pipelines")
+        self.stages: list[tuple[Stage, Pipeline]] = [(stage, pipe) for (stage, _), pipe in zip(plan.stages, stages)]
         self._autoencoder: Any = _UNBUILT
         self._encoders: dict[str, nn.Module] | None = None
 
@@ -79,10 +82,8 @@ class Pipeline:
         elif model_overrides:
             raise ValueError(f"pipeline: model overrides {sorted(model_overrides)} need model=None (a given model "
                              f"is used as built)")
-        if stages is not None and len(stages) != len(plan.stages):
-            raise ValueError(f"pipeline: plan {plan.name!r} has {len(plan.stages)} later stages, got {len(stages)}")
-        built = stages if stages is not None else [cls.from_plan(stage_plan) for _, stage_plan in plan.stages]
-        stages = [(stage, pipe) for (stage, _), pipe in zip(plan.stages, built, strict=True)]
+        if stages is None:
+            stages = [cls.from_plan(stage_plan) for _, stage_plan in plan.stages]
         if plan.attention_backend is not None:
             from components.attention import set_attention_backend
 
@@ -366,19 +367,19 @@ class Pipeline:
         stage (``return_stages``: every stage's model-space output, first to last). ``attention_backend``: run every
         attention module of every stage on this backend for this call only (the plan's is the default).
         """
-        if attention_backend is not None:
-            from contextlib import ExitStack
+        with ExitStack() as scope:
+            if attention_backend is not None:  # every stage's attention on this backend for this call only
+                from components.attention import override_attention_backend
 
-            from components.attention import override_attention_backend
-
-            with ExitStack() as stack:
                 for model in [self.model, *(pipe.model for _, pipe in self.stages)]:
-                    stack.enter_context(override_attention_backend(model, attention_backend))
-                return self(prompt, num_frames=num_frames, num_inference_steps=num_inference_steps, height=height,
-                            width=width, guidance_scale=guidance_scale, negative_prompt=negative_prompt,
-                            num_videos_per_prompt=num_videos_per_prompt, generator=generator, latents=latents,
-                            output_type=output_type, seed=seed, guidance=guidance, progress=progress, image=image,
-                            video=video, resize=resize, decode=decode, return_stages=return_stages, **cond)
+                    scope.enter_context(override_attention_backend(model, attention_backend))
+            return self._call(prompt, num_frames, num_inference_steps, height, width, guidance_scale,
+                              negative_prompt, num_videos_per_prompt, generator, latents, output_type, seed, guidance,
+                              progress, image, video, resize, decode, return_stages, cond)
+
+    def _call(self, prompt, num_frames, num_inference_steps, height, width, guidance_scale, negative_prompt,
+              num_videos_per_prompt, generator, latents, output_type, seed, guidance, progress, image, video, resize,
+              decode, return_stages, cond):
         for old, new in RENAMED.items():
             if old in cond:
                 warnings.warn(f"pipeline: {old}= is deprecated; use {new}=", DeprecationWarning, stacklevel=2)
@@ -404,9 +405,18 @@ class Pipeline:
             batch = len(prompts)
         else:
             prompts, batch = prompt, n
-        if negative_prompt is not None and prompt is None:
-            raise ValueError("negative_prompt needs a prompt (it replaces the empty prompt of guidance's "
-                             "unconditional branch)")
+        if negative_prompt is not None:  # one string, or one per prompt, repeated as the prompts are
+            if prompt is None:
+                raise ValueError("negative_prompt needs a prompt (it replaces the empty prompt of guidance's "
+                                 "unconditional branch)")
+            if not isinstance(negative_prompt, str):
+                if not isinstance(prompt, list | tuple) or len(negative_prompt) != len(prompt):
+                    raise ValueError(f"negative_prompt must be a string or a list with one per prompt "
+                                     f"({len(prompt) if isinstance(prompt, list | tuple) else 'one string'}), got "
+                                     f"{len(negative_prompt)}")
+                negative_prompt = [p for p in negative_prompt for _ in range(n)]
+            elif isinstance(prompts, list):
+                negative_prompt = [negative_prompt] * batch
         device = self.device
         generator = generator or torch.Generator(device=device).manual_seed(seed)
         t, h, w = self._sizes(num_frames, h, w)
@@ -420,17 +430,10 @@ class Pipeline:
             cond = {**self.encode(prompt=prompts, image=image, video=video, batch=batch, num_frames=t, height=h,
                                   width=w, resize=resize, generator=generator, skip=tuple(cond)), **cond}
         negative = None
-        if negative_prompt is not None:
-            negatives = ([negative_prompt] * len(prompts) if isinstance(negative_prompt, str) or not isinstance(
-                prompts, list) else [p for p in negative_prompt for _ in range(n)])
-            if isinstance(prompts, list) and len(negatives) != len(prompts):
-                raise ValueError(f"negative_prompt must be a string or one per prompt ({len(prompt)}), got "
-                                 f"{len(negative_prompt)}")
-            text = [k for k, (key, _) in _declared_encoders(self.recipe).items()
-                    if "prompt" in self.encoders()[key].inputs]
-            skip = tuple(k for k in _declared_encoders(self.recipe) if k not in text)
-            negative = self.encode(prompt=negatives if isinstance(prompts, list) else negative_prompt, batch=batch,
-                                   num_frames=t, height=h, width=w, skip=skip)
+        if negative_prompt is not None:  # encoded by the text encoders alone
+            skip = tuple(k for k, (key, _) in _declared_encoders(self.recipe).items()
+                         if "prompt" not in self.encoders()[key].inputs)
+            negative = self.encode(prompt=negative_prompt, batch=batch, num_frames=t, height=h, width=w, skip=skip)
         common = dict(steps=steps, guidance=guided if guidance is not False else None, generator=generator,
                       progress=progress, negative=negative)
         takes = getattr(self.model, "supported_cond", COND_KEYWORDS)

@@ -26,13 +26,6 @@ __all__ = ["add_arguments", "check_sampler", "checkpoint_config", "encoder_input
            "read_inputs", "resolve_checkpoint", "sample_videos"]
 
 
-def _sampler_key(key: str) -> str:
-    """``key`` as a ``sampler/*`` registry key (short names accepted); unknown -> ValueError with did-you-mean."""
-    from zoo.plan import _key
-
-    return _key(key, "sampler", "--sampler")
-
-
 def pipeline(model: nn.Module, name: str, preset: str, *, sampler: str | None = None,
              sampler_kwargs: dict | None = None, **plan_overrides):
     """``zoo.create_pipeline`` around ``model`` with the plan's overrides (``zoo.resolve``): ``sampler`` (registry key
@@ -251,10 +244,12 @@ def main(args: argparse.Namespace) -> int:
     preset = args.preset or config.get("preset", "tiny")
     p = recipe.preset(preset)
     check_sampler(args.sampler)
-    try:  # resolved once: every later step builds from this plan
+    try:  # resolved once: every later step builds from this plan (sampler and preset are checked above)
         plan = zoo.resolve(recipe, preset, sampler=args.sampler, steps=args.steps,
                            attention_backend=args.attention_backend)
     except ValueError as err:
+        if args.attention_backend is None:
+            raise
         raise UsageError(f"--attention-backend {args.attention_backend}: {err}") from None
     if args.weights and not Path(args.weights).is_dir():
         raise UsageError(f"--weights {args.weights}: no such folder (a local diffusers-format folder)")

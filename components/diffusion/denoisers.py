@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from ..registry import BadInput, build, config_of, register
-from ._common import compute_dtype, expand_to, upcast
+from ._common import expand_to, upcast
 from .forward import q_sample
 from .parameterizations import get_parameterization
 from .schedules import NoiseSchedule
@@ -92,17 +92,17 @@ class VPDenoiser:
         computes once over the whole grid (``Step.table``: one vectorised op each instead of a chain of small ops per
         call); any other level is computed directly."""
         if step is not None and step.on_grid:
-            dtype = compute_dtype(x, step.sigmas)
-            levels, alpha, time = step.table(self, self._grid_tables)
-            s = levels[step.row].to(dtype)
-            return (x.to(dtype), s, alpha[step.row].to(dtype), time[step.row].expand(x.shape[0]))
+            alpha, time = step.table(self, self._grid_tables)  # in the grid's dtype, the run's compute dtype
+            s = step.sigmas[step.row]
+            return x.to(s.dtype), s, alpha[step.row], time[step.row].expand(x.shape[0])
         x_up, level = upcast(x, sigma)
         s = expand_to(level, x_up, "sigma")
         alpha = self.schedule._alpha_from_sigma(s)  # VP: 1/sqrt(1 + σ²); rectified flow: 1/(1 + σ)
         return x_up, s, alpha, self.model_time_of(_per_sample(level, x_up))
 
-    def _grid_tables(self, sigmas: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        return sigmas, self.schedule._alpha_from_sigma(sigmas), self.model_time_of(sigmas)
+    def _grid_tables(self, sigmas: Tensor) -> tuple[Tensor, Tensor]:
+        """α(σ) and the network time at every level of a sampler's grid ``(N + 1,)``."""
+        return self.schedule._alpha_from_sigma(sigmas), self.model_time_of(sigmas)
 
     def __call__(self, x: Tensor, sigma, *, model: Callable | None = None, step: Step | None = None,
                  **cond) -> Tensor:

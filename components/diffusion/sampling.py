@@ -1,8 +1,8 @@
 """The sampler contract and what every sampler shares (k-diffusion's, with tests).
 
 ``sample = build("sampler/KEY", **knobs)`` then ``sample(denoiser, x, sigmas, *, extra_args=None, callback=None,
-generator=None, noise_sampler=None)``: ``denoiser(x, sigma, **extra_args) -> x0`` in VE σ space (plus ``step=`` the explicit step context,
-``step.Step``, for a denoiser that declares ``takes_step``), ``x`` the sample at
+generator=None, noise_sampler=None)``: ``denoiser(x, sigma, **extra_args) -> x0`` in VE σ space (plus ``step=``,
+the explicit step context ``step.Step``, for a denoiser that declares ``takes_step``), ``x`` the sample at
 ``sigmas[0]`` (``B, ...``), ``sigmas`` a 1-D decreasing grid (usually ending in 0; increasing for inversion).
 
 Rules every sampler keeps: arithmetic in fp32 (float64 for float64 input); no host synchronisation inside the
