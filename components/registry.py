@@ -313,7 +313,21 @@ def _resolve_nested(value: Any) -> Any:
         return build(value)
     if isinstance(value, Mapping) and "_target_" in value:
         raise ValueError(f"build: '_target_' import paths are not allowed in configs, got {value['_target_']!r}")
+    if isinstance(value, list | tuple):  # data, never built; still no import path hidden inside
+        _check_no_target(value)
     return value
+
+
+def _check_no_target(value: Any) -> None:
+    """``_target_`` anywhere inside ``value`` (dicts, lists) is an error: configs never name import paths."""
+    if isinstance(value, Mapping):
+        if "_target_" in value:
+            raise ValueError(f"build: '_target_' import paths are not allowed in configs, got {value['_target_']!r}")
+        for item in value.values():
+            _check_no_target(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_no_target(item)
 
 
 def build(key_or_config: str | Mapping[str, Any], /, **kwargs: Any) -> Any:

@@ -171,3 +171,8 @@ def test_renamed_keys_still_build_with_a_deprecation_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the new key warns about nothing
         assert type(old) is type(components.build("preconditioning/edm_v"))
+
+
+def test_a_target_import_path_inside_a_list_is_refused_too():
+    with pytest.raises(ValueError, match="'_target_' import paths are not allowed"):
+        components.build({"type": "denoiser/gaussian", "mean": [0.0], "cov": [[{"_target_": "os.system"}]]})

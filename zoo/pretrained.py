@@ -240,8 +240,8 @@ def _read_index(root: Path) -> dict:
 def _check_registry_names(index: Mapping, root: Path) -> None:
     """Refuse ``_target_`` keys anywhere in the index, and import paths (``pkg.module.Class``, ``module:attr``) in
     its plan and registry configs: configs name registry keys and recipes only. (``components.build`` refuses a
-    dotted ``type`` and a ``_target_`` it meets too, but not one inside a list; the transformers configs are read by
-    a fixed config class, never resolved.)"""
+    dotted ``type`` and a ``_target_`` anywhere in a config too; this check names the index entry, and the
+    transformers configs are read by a fixed config class, never resolved.)"""
 
     def walk(value, where: str, paths: bool) -> None:
         if isinstance(value, Mapping):
