@@ -38,7 +38,14 @@ class Shape:
             parts.append(f"d{self.head_dim}")
         if self.context_len:
             parts.append(f"ctx{self.context_len}")
+        parts += [f"{key}={value}" for key, value in self.extra.items() if key in LABELLED_OPTIONS]
         return " ".join(parts)
+
+
+# options that change the computation, not only its size: a shape row with them is labelled so
+LABELLED_OPTIONS = ("position", "qk_norm")
+# Wan's self-attention (3-D RoPE, RMS qk-norm across heads) [V-code: diffusers transformer_wan.py]
+WAN_ATTENTION = {"position": "rope", "qk_norm": "rms_across_heads", "qkv_bias": True}
 
 
 def _attn(batch, frames, hw, channels, head_dim, **kw) -> Shape:
@@ -49,7 +56,11 @@ ATTENTION = {
     "gpu": {
         "spatial": [_attn(2, 16, 64, 320, 40), _attn(2, 16, 32, 640, 80), _attn(2, 16, 16, 1280, 160)],
         "temporal": [_attn(2, f, 64, 320, 40) for f in (8, 16, 25)],
-        "spacetime": [_attn(1, 16, 32, 512, 64), _attn(1, 16, 32, 1024, 128)],
+        "spacetime": [_attn(1, 16, 32, 512, 64), _attn(1, 16, 32, 1024, 128),
+                      # Wan 2.1 1.3B at 480p (832×480, 81 frames: 21×30×52 = 32,760 tokens, 12 heads of 128) and
+                      # 14B at 720p (1280×720: 21×45×80 = 75,600 tokens, 40 heads of 128) [V-code: Wan2.1 configs]
+                      Shape(1, 21, 30, 52, 1536, 128, extra=WAN_ATTENTION),
+                      Shape(1, 21, 45, 80, 5120, 128, extra=WAN_ATTENTION)],
         "sparse_causal": [_attn(1, 24, 64, 320, 40)],
         "cross_frame": [_attn(1, 24, 64, 320, 40)],
         "fully_cross_frame": [_attn(1, 24, 64, 320, 40)],
@@ -59,7 +70,7 @@ ATTENTION = {
     "cpu": {
         "spatial": [_attn(1, 4, 16, 320, 40), _attn(1, 4, 16, 640, 80), _attn(1, 4, 8, 1280, 160)],
         "temporal": [_attn(1, f, 8, 320, 40) for f in (8, 16, 25)],
-        "spacetime": [_attn(1, 8, 8, 512, 64)],
+        "spacetime": [_attn(1, 8, 8, 512, 64), _attn(1, 8, 8, 512, 64, extra=WAN_ATTENTION)],
         "cross": [_attn(1, 8, 8, 320, 40, context_len=77, extra={"context_dim": 768})],
         "*": [_attn(1, 8, 8, 320, 40)],
     },

@@ -110,8 +110,8 @@ def _replacement(old: SpatialAttention, variant: str, kwargs: dict) -> nn.Module
         raise ValueError(f"swap_spatial_attention: variant must be a frame-wise self-attention such as "
                          f"'attention/cross_frame' or 'attention/fully_cross_frame', got {variant!r}")
     new = build(variant, dim=old.dim, num_heads=old.num_heads, head_dim=old.head_dim,
-                qkv_bias=old.to_q.bias is not None, qk_norm=isinstance(old.norm_q, nn.LayerNorm),
-                dropout=old.dropout, backend=old.backend, device="meta", **kwargs)
+                qkv_bias=old.to_q.bias is not None, qk_norm=old.qk_norm, qk_norm_eps=old.qk_norm_eps,
+                dropout=old.dropout, backend=old.backend, device="meta", **_positions(old), **kwargs)
     for name, child in old.named_children():  # take over the weights themselves (the meta ones are dropped)
         setattr(new, name, child)
     leftovers = [n for n, p in new.named_parameters(recurse=True) if p.is_meta]
@@ -119,6 +119,14 @@ def _replacement(old: SpatialAttention, variant: str, kwargs: dict) -> nn.Module
         raise ValueError(f"swap_spatial_attention: {variant} has parameters the spatial attention lacks: {leftovers}")
     new.train(old.training)
     return new
+
+
+def _positions(old: SpatialAttention) -> dict:
+    """The rotary-position settings of ``old`` (the frame-wise variant rotates by the same positions)."""
+    if old.rope is None:
+        return {}
+    return {"position": "rope", "rope_axes_dim": old.rope.axes_dim, "rope_theta": old.rope.theta,
+            "rope_max_positions": old.rope.max_positions}
 
 
 def _holding(model: nn.Module, predicate: Callable[[nn.Module], bool]) -> list[nn.Module]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 from einops import rearrange
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..examples import video_inputs
 from ..registry import BadInput, register
-from .base import MultiHeadAttention
+from .base import MultiHeadAttention, qk_norm_module
 from .common import BAD_INPUTS
 
 
@@ -59,10 +59,45 @@ class CrossAttention(MultiHeadAttention):
 
     Each query token attends to the context independently, so the module is frame-independent and
     permutation-equivariant over frames. ``zero_init=True`` makes a newly added conditioning branch start at 0.
+
+    Decoupled image tokens (Wan 2.1 I2V; IP-Adapter's decoupled cross-attention): with ``added_context_dim`` the
+    module has a second key/value projection ``add_k_proj``, ``add_v_proj`` (and ``norm_added_k``, the same qk-norm
+    as ``norm_k``) for ``added_context`` ``(B, M', added_context_dim)`` (CLIP image tokens), attended by the same
+    queries, and the two results are summed before the output projection:
+
+        out = W_out [ softmax(Q K_cᵀ/√d) V_c + softmax(Q K_iᵀ/√d) V_i ]
+        (K_c, V_c from ``context``; K_i = norm_added_k(added_context W_k'), V_i = added_context W_v')
+
+    Args:
+        added_context_dim: width of ``added_context`` tokens; None: no second key/value set.
+        (other arguments: ``MultiHeadAttention``; tokens here carry no video position, so ``position`` is "none")
     """
 
-    def forward(self, x: Tensor, context: Tensor, context_mask: Tensor | None = None) -> Tensor:
+    POSITIONS = ("none",)
+
+    def __init__(self, dim: int, num_heads: int = 8, head_dim: int | None = None, *,
+                 added_context_dim: int | None = None, **kwargs) -> None:
+        super().__init__(dim, num_heads, head_dim, **kwargs)
+        self.added_context_dim = added_context_dim
+        if added_context_dim is not None:
+            factory = {"device": kwargs.get("device"), "dtype": kwargs.get("dtype")}
+            bias = self.to_k.bias is not None
+            self.add_k_proj = nn.Linear(added_context_dim, self.dim, bias=bias, **factory)
+            self.add_v_proj = nn.Linear(added_context_dim, self.dim, bias=bias, **factory)
+            self.norm_added_k = qk_norm_module(self.qk_norm, self.head_dim, self.num_heads, self.qk_norm_eps,
+                                               factory)
+
+    def forward(self, x: Tensor, context: Tensor, context_mask: Tensor | None = None,
+                added_context: Tensor | None = None) -> Tensor:
         where = type(self).__name__
+        if (added_context is None) != (self.added_context_dim is None):
+            raise ValueError(
+                f"{where}: added_context (B, M', added_context_dim) is required exactly when the module is built "
+                f"with added_context_dim (here {self.added_context_dim}), got "
+                f"{None if added_context is None else tuple(added_context.shape)}"
+            )
+        if added_context is not None:
+            return self._attend_decoupled(x, context, added_context, context_mask, where)
         if x.ndim == 3:
             if x.shape[-1] != self.dim:
                 raise ValueError(f"{where}: tokens x must have {self.dim} channels (B, N, dim), got {x.shape[-1]}")
@@ -91,6 +126,21 @@ class CrossAttention(MultiHeadAttention):
         queries = rearrange(x, "b c t h w -> (b t) (h w) c")
         out = self.attend_tokens(queries, rearrange(context, "b t m c -> (b t) m c"), mask=mask)
         return rearrange(out, "(b t) (h w) c -> b c t h w", b=b, h=h, w=w)
+
+    def _attend_decoupled(self, x: Tensor, context: Tensor, added: Tensor, context_mask: Tensor | None,
+                          where: str) -> Tensor:
+        """Tokens ``x`` ``(B, N, dim)`` against ``context`` and ``added`` tokens, the two attentions summed."""
+        if x.ndim != 3 or x.shape[-1] != self.dim or context.ndim != 3:
+            raise ValueError(f"{where}: with added_context, x must be tokens (B, N, dim={self.dim}) and context "
+                             f"(B, M, context_dim), got x {tuple(x.shape)}, context {tuple(context.shape)}")
+        if added.ndim != 3 or added.shape[0] != x.shape[0] or added.shape[-1] != self.added_context_dim:
+            raise ValueError(f"{where}: added_context must be (B, M', added_context_dim) = ({x.shape[0]}, M', "
+                             f"{self.added_context_dim}), got {tuple(added.shape)}")
+        q = self.project_q(x)
+        k, v = self.project_kv(context)
+        out = self.core(q, k, v, mask=self._mask(context_mask, context.shape[:2], where))
+        k_added = self.split_heads(self.add_k_proj(added), self.norm_added_k)
+        return self.output(out + self.core(q, k_added, self.split_heads(self.add_v_proj(added))))
 
     @staticmethod
     def _mask(context_mask: Tensor | None, expected: torch.Size, where: str) -> Tensor | None:

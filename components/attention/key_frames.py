@@ -29,7 +29,10 @@ class KeyFrameAttention(MultiHeadAttention):
         queries = rearrange(x, "b c t h w -> b (t h w) c")
         frames = self.key_frame_indices(t)
         keys = queries if frames is None else rearrange(x[:, :, frames], "b c k h w -> b (k h w) c")
-        out = self.attend_tokens(queries, keys)
+        rope = self.rope_tables(x, "b c t h w -> b (t h w) c")
+        rope_k = None if rope is None or frames is None else tuple(
+            rearrange(table, "b (t hw) d -> b t hw d", t=t)[:, frames].flatten(1, 2) for table in rope)
+        out = self.attend_tokens(queries, None if frames is None else keys, rope=rope, rope_k=rope_k)
         return rearrange(out, "b (t h w) c -> b c t h w", t=t, h=h, w=w)
 
     def flops(self, x_shape: tuple[int, ...], *, include_projections: bool = False) -> float:

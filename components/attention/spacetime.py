@@ -18,14 +18,15 @@ class SpacetimeAttention(MultiHeadAttention):
     """Self-attention over all T·H·W tokens of a clip.
 
     Shapes: ``x`` ``(B, C, T, H, W)`` -> ``(B, C, T, H, W)``; tokens ``(B, T·H·W, C)``.
-    Cost grows as (T·H·W)²; at T = 1 it equals ``attention/spatial`` with the same weights.
+    Cost grows as (T·H·W)²; at T = 1 it equals ``attention/spatial`` with the same weights. ``position="rope"``
+    rotates q and k by each token's ``(t, h, w)`` (3-D RoPE, as Wan / HunyuanVideo / CogVideoX).
     """
 
     def forward(self, x: Tensor) -> Tensor:
         self.check_input(x)
         _, _, t, h, w = x.shape
         tokens = rearrange(x, "b c t h w -> b (t h w) c")
-        out = self.attend_tokens(tokens)
+        out = self.attend_tokens(tokens, rope=self.rope_tables(x, "b c t h w -> b (t h w) c"))
         return rearrange(out, "b (t h w) c -> b c t h w", t=t, h=h, w=w)
 
     def flops(self, x_shape: tuple[int, ...], *, include_projections: bool = False) -> float:

@@ -40,7 +40,8 @@ class SparseCausalAttention(MultiHeadAttention):
         self.check_input(x)
         b, _, t, h, w = x.shape
         tokens = rearrange(x, "b c t h w -> (b t) (h w) c")
-        q = self.project_q(tokens)
+        rope = self.rope_tables(x, "b c t h w -> (b t) (h w) c")  # each frame's own positions, before the gather
+        q = self.apply_rope(self.project_q(tokens), rope)
         index = sparse_causal_frames(t, device=x.device)
 
         def gather(z: Tensor) -> Tensor:
@@ -48,7 +49,7 @@ class SparseCausalAttention(MultiHeadAttention):
             return rearrange(z, "b t m h n d -> (b t) h (m n) d")
 
         k, v = self.project_kv(tokens)
-        out = self.attend_heads(q, gather(k), gather(v))
+        out = self.attend_heads(q, gather(self.apply_rope(k, rope)), gather(v))
         return rearrange(out, "(b t) (h w) c -> b c t h w", b=b, h=h, w=w)
 
     def flops(self, x_shape: tuple[int, ...], *, include_projections: bool = False) -> float:

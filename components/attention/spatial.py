@@ -25,7 +25,7 @@ class SpatialAttention(MultiHeadAttention):
         self.check_input(x)
         b, _, t, h, w = x.shape
         tokens = rearrange(x, "b c t h w -> (b t) (h w) c")
-        out = self.attend_tokens(tokens)
+        out = self.attend_tokens(tokens, rope=self.rope_tables(x, "b c t h w -> (b t) (h w) c"))
         return rearrange(out, "(b t) (h w) c -> b c t h w", b=b, t=t, h=h, w=w)
 
     def flops(self, x_shape: tuple[int, ...], *, include_projections: bool = False) -> float:

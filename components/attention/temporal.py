@@ -12,7 +12,7 @@ from .base import MultiHeadAttention
 from .common import BAD_INPUTS, TINY, VIDEO_INPUTS, video_shape
 
 
-POSITIONS = ("none", "relative", "sinusoidal")
+POSITIONS = ("none", "relative", "sinusoidal", "rope")
 
 
 def joint_image_video_mask(num_frames: int, num_image_frames: int, *, device=None) -> Tensor:
@@ -32,7 +32,7 @@ def joint_image_video_mask(num_frames: int, num_image_frames: int, *, device=Non
     "attention", "temporal", paper="Ho et al. 2022 (VDM); Blattmann et al. 2023 (SVD)",
     tiny=TINY, inputs=VIDEO_INPUTS, properties=("permutation_equivariant",),
     bad_inputs=BAD_INPUTS + (
-        BadInput(match="position", init={"position": "rope"}, why="unknown position scheme"),
+        BadInput(match="position", init={"position": "alibi"}, why="unknown position scheme"),
         BadInput(match="num_image_frames", why="more image frames than frames",
                  inputs=lambda cfg: ((torch.zeros(1, cfg["dim"], 2, 4, 4),), {"num_image_frames": 3})),
     ),
@@ -53,7 +53,9 @@ class TemporalAttention(MultiHeadAttention):
             ``"sinusoidal"``: ``x_t + MLP(sinusoid(t))`` added to the tokens before q/k/v, sinusoid ``[cos | sin]``
             (``sinusoidal_embedding(flip_sin_to_cos=True)``, SVD's ``timestep_embedding`` of the frame index), MLP
             ``dim -> 4·dim -> dim`` with SiLU (SVD's ``time_pos_embed``), ``frame_pos_embed``; appended image
-            frames get position 0.
+            frames get position 0;
+            ``"rope"``: 3-D rotary positions on q and k (``MultiHeadAttention``), of which only the frame axis
+            varies within a sequence.
         causal: frame i attends only to frames j <= i.
         (other arguments: ``MultiHeadAttention``; ``zero_init=True`` makes a residual temporal branch start as
         identity, as every inflated model does.)
@@ -63,12 +65,12 @@ class TemporalAttention(MultiHeadAttention):
     frames (``joint_image_video_mask``).
     """
 
+    POSITIONS = POSITIONS
+
     def __init__(self, dim: int, num_heads: int = 8, head_dim: int | None = None, *, position: str = "none",
                  causal: bool = False, num_buckets: int = 32, max_distance: int = 32, **kwargs) -> None:
-        super().__init__(dim, num_heads, head_dim, **kwargs)
-        if position not in POSITIONS:
-            raise ValueError(f"TemporalAttention: position must be one of {POSITIONS}, got {position!r}")
-        self.position, self.causal = position, causal
+        super().__init__(dim, num_heads, head_dim, position=position, **kwargs)
+        self.causal = causal
         factory = {"device": kwargs.get("device"), "dtype": kwargs.get("dtype")}
         if position == "relative":
             self.relative_bias = build("embed/relative_temporal_bias", num_heads=self.num_heads,
@@ -105,7 +107,8 @@ class TemporalAttention(MultiHeadAttention):
             sinusoid = sinusoidal_embedding(positions, self.dim, flip_sin_to_cos=True).to(x.dtype)
             tokens = tokens + self.frame_pos_embed(sinusoid)
         mask = self.frame_mask(t, num_image_frames, dtype=x.dtype, device=x.device)
-        out = self.attend_tokens(tokens, mask=mask, causal=self.causal)
+        out = self.attend_tokens(tokens, mask=mask, causal=self.causal,
+                                 rope=self.rope_tables(x, "b c t h w -> (b h w) t c"))
         return rearrange(out, "(b h w) t c -> b c t h w", b=b, h=h, w=w)
 
     def flops(self, x_shape: tuple[int, ...], *, include_projections: bool = False) -> float:

@@ -66,7 +66,8 @@ class WindowedAttention(MultiHeadAttention):
         wt, wh, ww = self.window_size(t, h, w)
         pattern = dict(wt=wt, wh=wh, ww=ww)
         tokens = rearrange(x, "b c (nt wt) (nh wh) (nw ww) -> (b nt nh nw) (wt wh ww) c", **pattern)
-        out = self.attend_tokens(tokens)
+        rope = self.rope_tables(x, "b c (nt wt) (nh wh) (nw ww) -> (b nt nh nw) (wt wh ww) c", **pattern)
+        out = self.attend_tokens(tokens, rope=rope)
         return rearrange(out, "(b nt nh nw) (wt wh ww) c -> b c (nt wt) (nh wh) (nw ww)",
                          nt=t // wt, nh=h // wh, nw=w // ww, **pattern)
 

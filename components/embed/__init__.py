@@ -5,7 +5,7 @@ from . import micro_cond, patch, relative_bias, rope, sincos, timestep  # noqa: 
 from .micro_cond import MicroConditioning
 from .patch import PatchEmbed3d, unpatchify
 from .relative_bias import RelativeTemporalBias, relative_position_bucket
-from .rope import RoPE3d, default_axes_dim, rotate_pairs
+from .rope import RoPE3d, apply_rope, default_axes_dim, rotate_pairs, wan_axes_dim
 from .sincos import SinCosPosEmbed1d, SinCosPosEmbed2d, SinCosPosEmbed3d, grid_positions, sincos_table
 from .sinusoidal import sinusoidal_embedding
 from .timestep import TimestepEmbedding

@@ -148,3 +148,14 @@ def test_every_variant_is_registered_with_a_flops_method():
     assert set(ALL_VARIANT_OPTIONS) == set(keys)
     for key in keys:
         assert callable(getattr(components.get_component(key).obj, "flops", None)), key
+
+
+def test_swapped_frame_attention_keeps_rotary_positions_and_qk_norm():
+    import components
+    from components.attention.configure import swap_spatial_attention
+
+    block = torch.nn.Sequential(components.build("attention/spatial", dim=12, num_heads=2, position="rope",
+                                                 rope_theta=100.0, qk_norm="rms"))
+    swap_spatial_attention(block, "attention/cross_frame")
+    new = block[0]
+    assert new.rope is not None and new.rope.theta == 100.0 and new.qk_norm == "rms"

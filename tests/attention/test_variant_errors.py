@@ -73,7 +73,7 @@ def test_cross_per_frame_context_must_match_the_frames():
 
 
 def test_temporal_options_are_checked():
-    with pytest.raises(ValueError, match=r"position must be one of \('none', 'relative', 'sinusoidal'\)"):
+    with pytest.raises(ValueError, match=r"position must be one of \('none', 'relative', 'sinusoidal', 'rope'\)"):
         build("attention/temporal", position="learned")
     with pytest.raises(ValueError, match="needs an even dim"):
         build("attention/temporal", dim=9, num_heads=3, position="sinusoidal")

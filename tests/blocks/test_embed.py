@@ -263,3 +263,24 @@ def test_micro_cond_mlp_maps_to_the_time_embedding_width():
 def test_embed_builds_on_the_meta_device(key):
     module = components.build(key, **components.get_component(key).tiny, device="meta")
     assert all(p.is_meta for p in module.parameters())
+
+
+def test_rope_3d_tables_equal_wans_rotary_embedding():
+    """Our precomputed tables with Wan's axis split are diffusers' ``WanRotaryPosEmbed`` (fp64 angles, fp32 tables:
+    identical to the bit), including a grid past ``max_positions`` computed on the fly."""
+    from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed
+
+    from components.embed.rope import wan_axes_dim
+
+    for head_dim, grid in ((24, (3, 4, 5)), (128, (2, 3, 7))):
+        ours = RoPE3d(head_dim, wan_axes_dim(head_dim), max_positions=6)
+        cos, sin = ours.tables(grid)
+        theirs_cos, theirs_sin = WanRotaryPosEmbed(head_dim, (1, 2, 2), 1024)(torch.zeros(1, 1, grid[0], 2 * grid[1],
+                                                                                         2 * grid[2]))
+        assert torch.equal(cos, theirs_cos[0, :, 0]) and torch.equal(sin, theirs_sin[0, :, 0])
+        assert ours.tables(grid)[0] is cos  # the last grid's tables are kept, not recomputed
+
+
+def test_rope_3d_tables_survive_a_cast_to_bfloat16():
+    rope = RoPE3d(16).to(torch.bfloat16)
+    assert rope.tables((2, 2, 2))[0].dtype == torch.float32
