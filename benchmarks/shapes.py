@@ -82,8 +82,10 @@ CONV = {
     "cpu": {"*": [Shape(1, 8, 16, 16, 64, 32)]},
 }
 BLOCK = {
-    "gpu": {"*": [Shape(1, 16, 64, 64, 320, 40), Shape(1, 16, 32, 32, 640, 80)]},
-    "cpu": {"*": [Shape(1, 8, 16, 16, 64, 32)]},
+    "gpu": {"*": [Shape(1, 16, 64, 64, 320, 40), Shape(1, 16, 32, 32, 640, 80)],
+            # one-shot causal temporal down-sampling takes 1 + 2k frames (frame 0 alone, then pairs)
+            "wan_causal_down": [Shape(1, 17, 64, 64, 320, 40), Shape(1, 17, 32, 32, 640, 80)]},
+    "cpu": {"*": [Shape(1, 8, 16, 16, 64, 32)], "wan_causal_down": [Shape(1, 9, 16, 16, 64, 32)]},
 }
 
 # Constructor keywords that are channel widths: scaled together so ratios in the tiny config are kept.

@@ -96,7 +96,7 @@ def test_vs_diffusers_times_both_models_on_identical_weights(quick_run):
     pytest.importorskip("diffusers")
     _, _, payload = quick_run
     cases = {c["name"]: c for c in payload["cases"] if c["suite"] == "vs_diffusers"}
-    assert set(cases) == {"svd/tiny/fwd", "unet3d/tiny/fwd"}
+    assert set(cases) == {"svd/tiny/fwd", "unet3d/tiny/fwd", "wan/tiny/fwd", "wan_vae/tiny/fwd"}
     for case in cases.values():
         assert case["status"] == "ok", case["note"]
         assert case["ratio"] > 0 and case["ms"] > 0 and case["diffusers_ms"] > 0 and case["target"]

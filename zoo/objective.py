@@ -36,7 +36,7 @@ from components.diffusion.preconditioning import Preconditioning
 from components.diffusion.rectified_flow import RectifiedFlowSchedule
 
 from .plan import Plan
-from .recipe import Recipe, Sampling, Stage
+from .recipe import Recipe, Sampling, Stage, network_config
 from .stages import augment, stage_condition, stage_input, stage_of
 
 
@@ -209,7 +209,7 @@ class Objective:
         (f = 2^(len(control_embedding_channels) − 1), ControlNet's map-to-latent factor). For tests, smoke runs and
         training recipes whose data carries no conditioning. On ``device`` (default the model's)."""
         p = self.recipe.preset(self.preset)
-        cfg = p.config
+        cfg = network_config(p.config)
         _, t, h, w = p.sample_shape
         t, h, w = num_frames or t, height or h, width or w
         device = device or next(model.parameters()).device
@@ -223,6 +223,8 @@ class Objective:
             cond["context"] = randn(batch, 4, cfg["context_dim"])
         if cfg.get("added_cond_dim"):
             cond["added_cond"] = randn(batch, cfg["added_cond_dim"])
+        if cfg.get("image_context_dim"):  # CLIP image tokens (Wan I2V: 257; any count the net takes)
+            cond["image_context"] = randn(batch, cfg.get("image_pos_embed_len") or 4, cfg["image_context_dim"])
         if cfg.get("num_classes"):
             cond["class_labels"] = torch.randint(0, cfg["num_classes"], (batch,), generator=generator).to(device)
         concat = (cfg.get("concat_channels") or 0) + p.x_cond_channels

@@ -26,10 +26,11 @@ import torch
 from torch import Tensor, nn
 
 import components
+from components.nets.latent_space import LatentSpace
 
 from .objective import Objective
 from .plan import Plan
-from .recipe import COND_KEYWORDS, Recipe, Sampling, Stage
+from .recipe import COND_KEYWORDS, Recipe, Sampling, Stage, network_config
 from .stages import augment, stage_condition, stage_sizes
 
 
@@ -67,6 +68,8 @@ class Pipeline:
                              f"{len(stages)} stage pipelines")
         self.stages: list[tuple[Stage, Pipeline]] = [(stage, pipe) for (stage, _), pipe in zip(plan.stages, stages)]
         self._autoencoder: Any = _UNBUILT
+        self._latent_space: LatentSpace | None = None
+        self._latent_norm: dict | None = None
         self._encoders: dict[str, nn.Module] | None = None
 
     @classmethod
@@ -162,16 +165,15 @@ class Pipeline:
     # ------------------------------------------------------------------------------------------ parts
     @property
     def autoencoder(self) -> nn.Module | None:
-        """The recipe's ``net/video_autoencoder`` (``Recipe.autoencoder``; the registry's tiny config under the
-        ``tiny`` preset), built on first use on the model's device and dtype; None for a pixel-space recipe. Random
-        weights unless assigned (``pipe.autoencoder = vae``, e.g. from ``zoo.convert``)."""
+        """The recipe's autoencoder (``Recipe.autoencoder``: its net and keywords; the registry's tiny config under
+        the ``tiny`` preset), built on first use on the model's device and dtype; None for a pixel-space recipe.
+        Random weights unless assigned (``pipe.autoencoder = vae``, e.g. from ``zoo.convert``)."""
         if self._autoencoder is _UNBUILT:
-            declared = self.recipe.autoencoder
             vae = None
-            if declared is not None:
-                tiny = components.get_component("net/video_autoencoder").tiny if self.preset == "tiny" else {}
-                vae = components.build("net/video_autoencoder", **{**tiny, **dict(declared),
-                                       "latent_channels": self.plan.spec.channels})
+            if self.recipe.autoencoder is not None:
+                spec = self.recipe.autoencoder.for_preset(self.preset)
+                tiny = components.get_component(spec.net).tiny if self.preset == "tiny" else {}
+                vae = components.build(spec.net, **{**tiny, **spec.config, "latent_channels": self.plan.spec.channels})
                 vae = vae.to(self.device, self.dtype).eval()
             self._autoencoder = vae
         return self._autoencoder
@@ -181,22 +183,42 @@ class Pipeline:
         self._autoencoder = vae
 
     @property
+    def latent_space(self) -> LatentSpace | None:
+        """The autoencoder with the recipe's latent normalisation (``LatentSpace``: ``encode`` video -> model-space
+        latents, ``decode``, the spatial and temporal factors); None for a pixel-space recipe. Normalisation stored
+        with loaded weights (a diffusers folder's VAE config) replaces the recipe's (``use_parts``)."""
+        vae = self.autoencoder
+        if vae is None:
+            return None
+        norm = self._latent_norm or self.recipe.autoencoder.for_preset(self.preset).normalization()
+        if self._latent_space is None or self._latent_space.autoencoder is not vae:
+            self._latent_space = LatentSpace(vae, **norm, decode_chunk=self.decode_chunk)
+        self._latent_space.decode_chunk = self.decode_chunk
+        return self._latent_space
+
+    @property
     def spatial_factor(self) -> int:
         """Pixels per latent pixel along H and W (1 for a pixel-space recipe)."""
-        vae = self.autoencoder
-        return 1 if vae is None else 2 ** (len(components.config_of(vae).get("channel_mults", (1, 2, 4, 4))) - 1)
+        space = self.latent_space
+        return 1 if space is None else space.spatial_factor
+
+    @property
+    def temporal_factor(self) -> int:
+        """Video frames per latent frame after the first (1 for a pixel-space or frame-wise latent recipe)."""
+        space = self.latent_space
+        return 1 if space is None else space.temporal_factor
 
     @torch.no_grad()
     def decode(self, latents: Tensor) -> Tensor:
-        """Model-space samples ``(B, C, T, h, w)`` to RGB ``(B, 3, T, h·f, w·f)`` in [-1, 1]: ``D(z / scaling_factor)``,
-        at most ``decode_chunk`` frames at a time (a temporal decoder sees each chunk alone, as diffusers'
-        ``decode_chunk_size``); a pixel-space recipe's samples are returned unchanged. fp32 out."""
-        vae = self.autoencoder
-        if vae is None:
+        """Model-space samples ``(B, C, T, h, w)`` to RGB ``(B, 3, T', h·f, w·f)`` in [-1, 1] through the latent space
+        (``D(z / scaling_factor)`` SD-style, ``D(z·σ + μ)`` Wan-style): a frame-wise autoencoder at most
+        ``decode_chunk`` frames at a time (a temporal decoder sees each chunk alone, as diffusers'
+        ``decode_chunk_size``), a causal one the whole clip (``T' = 1 + f_t (T − 1)``); a pixel-space recipe's samples
+        are returned unchanged. fp32 out."""
+        space = self.latent_space
+        if space is None:
             return latents.float() if latents.dtype != torch.float64 else latents
-        param = next(vae.parameters())
-        z = latents.to(param.device, param.dtype) / vae.scaling_factor
-        return torch.cat([vae.decode(chunk) for chunk in z.split(self.decode_chunk, dim=2)], dim=2).float()
+        return space.decode(latents)
 
     def encoders(self) -> dict[str, nn.Module]:
         """The recipe's conditioning encoders (``Recipe.encoders``), registry key -> module, built once on the model's
@@ -204,7 +226,7 @@ class Pipeline:
         ``added_cond_dim``, the autoencoder's spatial ``factor``). Random weights unless loaded (``use_parts``)."""
         if self._encoders is None:
             built = {}
-            cfg = self.plan.spec.config
+            cfg = network_config(self.plan.spec.config)
             for key, kwargs in _declared_encoders(self.recipe).values():
                 if key in built:
                     continue
@@ -232,6 +254,8 @@ class Pipeline:
         into ``conditioning/text``, ``image_encoder`` into the CLIP tower of the image encoders)."""
         if parts.get("autoencoder") is not None:
             self.autoencoder = parts["autoencoder"].to(self.device).eval()
+        if parts.get("latent_normalization") is not None:  # the folder's own (a diffusers VAE config's latents_mean/std)
+            self._latent_norm = dict(parts["latent_normalization"])
         for module in self.encoders().values():
             module.load_parts(parts)
 
@@ -295,7 +319,7 @@ class Pipeline:
                                  f"got {', '.join(sorted(given)) or 'nothing'}")
             if key not in outputs:  # an encoder feeding several keywords (SVD's image) runs once
                 outputs[key] = module.encode(given, num_frames=t, batch=batch, autoencoder=self.autoencoder,
-                                             generator=generator)
+                                             latent_space=self.latent_space, generator=generator)
             cond[keyword] = outputs[key][keyword]
         return cond
 
@@ -329,6 +353,17 @@ class Pipeline:
         (one entry for a single model)."""
         return stage_sizes([stage for stage, _ in self.stages], frames, height, width)
 
+    def model_frames(self, frames: int | None, argument: str = "num_frames") -> int | None:
+        """Decoded video frames as model-space frames: the same for a frame-wise autoencoder, ``1 + (F − 1)/f_t`` for
+        a causal one (F must be ``1 + f_t·k``, else an error naming ``argument``)."""
+        if frames is None or self.temporal_factor == 1:
+            return frames
+        return self.latent_space.latent_frames(frames, argument)
+
+    def pixel_frames(self, frames: int) -> int:
+        """Model-space frames as decoded video frames (the inverse of ``model_frames``)."""
+        return frames if self.temporal_factor == 1 else self.latent_space.pixel_frames(frames)
+
     def _model_size(self, pixels: int | None, argument: str) -> int | None:
         """A decoded size in pixels as model-space pixels (÷ the autoencoder's factor); not divisible -> error."""
         if pixels is None:
@@ -352,7 +387,8 @@ class Pipeline:
         """Sample videos from noise.
 
         Arguments as diffusers' pipelines name them: ``prompt`` (a string or a list: one video per prompt, times
-        ``num_videos_per_prompt``), ``negative_prompt`` (the unconditional branch's text), ``num_frames``,
+        ``num_videos_per_prompt``), ``negative_prompt`` (the unconditional branch's text), ``num_frames`` (decoded
+        frames: ``1 + 4k`` through Wan's causal autoencoder, which samples ``1 + k`` latent frames),
         ``height`` / ``width`` in decoded pixels (default the preset's; a multiple of the autoencoder's factor),
         ``num_inference_steps`` (default the plan's), ``guidance_scale`` (s in x_u + s (x_c − x_u); ≤ 1 samples
         without guidance, as diffusers; default the recipe's), ``generator`` (default seeded with ``seed``),
@@ -397,6 +433,7 @@ class Pipeline:
         steps = _positive_int(num_inference_steps, "num_inference_steps") if num_inference_steps is not None else None
         if num_frames is not None:
             _positive_int(num_frames, "num_frames")
+        frames = self.model_frames(num_frames)
         h, w = self._model_size(height, "height"), self._model_size(width, "width")
         if isinstance(prompt, list | tuple):
             if not prompt:
@@ -419,7 +456,7 @@ class Pipeline:
                 negative_prompt = [negative_prompt] * batch
         device = self.device
         generator = generator or torch.Generator(device=device).manual_seed(seed)
-        t, h, w = self._sizes(num_frames, h, w)
+        t, h, w = self._sizes(frames, h, w)
         sizes = self.stage_sizes(t, h, w)
         if latents is not None and tuple(latents.shape) != (batch, self.plan.spec.channels, *sizes[0]):
             raise ValueError(f"latents must have shape (B, C, T, h, w) = {(batch, self.plan.spec.channels, *sizes[0])}"

@@ -22,8 +22,8 @@ from components.nets.conditioning import COND_KEYWORDS
 from components.registry import did_you_mean, natural_key
 
 
-__all__ = ["Preset", "Published", "Recipe", "Sampling", "Stage", "UnknownModelError", "get_recipe", "list_models",
-           "register_recipe"]
+__all__ = ["Autoencoder", "Preset", "Published", "Recipe", "Sampling", "Stage", "UnknownModelError", "get_recipe",
+           "list_models", "register_recipe"]
 
 PROVENANCE = ("[V-paper]", "[V-code]", "[C]", "[S]", "[M]", "[ours]")
 
@@ -148,6 +148,43 @@ class Stage:
         return size
 
 
+def network_config(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The keywords of the network that meets the data: ``config`` itself, or for a net wrapping networks built from
+    one entry (``net/noise_experts``: ``{"net": key, "config": {...}}``) the wrapped networks' (their ``context_dim``,
+    ``added_cond_dim``, ... size the conditioning)."""
+    inner = config.get("config")
+    return network_config(inner) if isinstance(config.get("net"), str) and isinstance(inner, Mapping) else config
+
+
+@dataclass(frozen=True)
+class Autoencoder:
+    """A latent recipe's autoencoder: the registry net, its constructor keywords, and the recipe's latent
+    normalisation (``components.nets.latent_space.LatentSpace``: ``scaling_factor``, or per-channel
+    ``latents_mean`` / ``latents_std``).
+
+    ``tiny``: the spec of the ``tiny`` preset (its own sizes and normalisation), default this one with the registry's
+    tiny config underneath. A plain mapping given as ``Recipe.autoencoder`` is ``net/video_autoencoder``'s keywords
+    (SD-style, ``scaling_factor`` among them)."""
+
+    net: str = "net/video_autoencoder"
+    config: Mapping[str, Any] = field(default_factory=dict)
+    scaling_factor: float | None = None
+    latents_mean: tuple[float, ...] | None = None
+    latents_std: tuple[float, ...] | None = None
+    tiny: Autoencoder | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "config", MappingProxyType(dict(self.config)))
+
+    def for_preset(self, preset: str) -> Autoencoder:
+        """The spec a preset builds: ``tiny`` for the tiny preset when declared, else this one."""
+        return self.tiny if preset == "tiny" and self.tiny is not None else self
+
+    def normalization(self) -> dict:
+        """``LatentSpace`` keywords of the latent normalisation."""
+        return dict(scaling_factor=self.scaling_factor, latents_mean=self.latents_mean, latents_std=self.latents_std)
+
+
 @dataclass(frozen=True)
 class Recipe:
     """A paper's model: ``net`` (registry key), ``presets`` by name, sampling defaults and provenance."""
@@ -169,9 +206,10 @@ class Recipe:
     # the cascade this recipe is a later stage of: it needs the previous stage's output (``concat``), so
     # ``list_models`` shows it only with ``stages=True``
     stage_of: str | None = None
-    # a latent recipe's autoencoder: constructor keywords of ``net/video_autoencoder`` (its registry ``tiny`` config
-    # underlies the ``tiny`` preset's); the pipeline decodes samples through it (``Pipeline.decode``). None: pixels.
-    autoencoder: Mapping[str, Any] | None = None
+    # a latent recipe's autoencoder (``Autoencoder``: net, keywords, latent normalisation; a mapping is
+    # ``net/video_autoencoder``'s keywords, its registry ``tiny`` config underlying the ``tiny`` preset's); the
+    # pipeline decodes samples through it (``Pipeline.decode``). None: pixels.
+    autoencoder: Autoencoder | Mapping[str, Any] | None = None
     # which conditioning encoder feeds which conditioning keyword: keyword -> registry key ("conditioning/text") or
     # (key, constructor keywords); the pipeline builds each encoder once and calls it on user inputs
     # (``Pipeline.encode``: prompt / image / video)
@@ -187,6 +225,10 @@ class Recipe:
             raise ValueError(f"recipe {self.name!r}: conditioning {unknown} not among the shared keywords "
                              f"{COND_KEYWORDS}")
         object.__setattr__(self, "presets", MappingProxyType(dict(self.presets)))
+        if self.autoencoder is not None and not isinstance(self.autoencoder, Autoencoder):
+            declared = dict(self.autoencoder)
+            object.__setattr__(self, "autoencoder", Autoencoder(
+                config=declared, scaling_factor=declared.get("scaling_factor", 0.18215)))
 
     def preset(self, name: str) -> Preset:
         try:

@@ -57,7 +57,7 @@ def sample_videos(model: nn.Module, name: str, preset: str, *, num: int = 4,
     _, t, h, w = shape or pipe.sample_shape
     cond = pipe.example_conditioning(num, num_frames=t, height=h, width=w)
     f = pipe.spatial_factor
-    return pipe(num_frames=t, num_inference_steps=steps, seed=seed, num_videos_per_prompt=num, height=h * f,
+    return pipe(num_frames=pipe.pixel_frames(t), num_inference_steps=steps, seed=seed, num_videos_per_prompt=num, height=h * f,
                 width=w * f, progress=progress, decode=True, **cond)
 
 
@@ -134,7 +134,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="preset of the recipe (default: the checkpoint's, else tiny)")
     parser.add_argument("--checkpoint", metavar="PATH",
                         help="model.safetensors or a checkpoint directory from `zoo train` (default: random init)")
-    parser.add_argument("--frames", type=positive_int, help="frames per clip (default: the preset's)")
+    parser.add_argument("--frames", type=positive_int,
+                        help="frames per written clip (default: the preset's; 1 + 4k through a causal video VAE: Wan)")
     parser.add_argument("--size", type=positive_int,
                         help="height = width of the written video in pixels, for every recipe; a latent recipe "
                              "samples latents of size / its autoencoder's spatial factor, which must divide it "
@@ -145,6 +146,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "`python -m zoo list 'sampler/*'` lists them")
     parser.add_argument("--num", type=positive_int, default=1, help="clips to sample, tiled side by side (default: 1)")
     add_video_output_arguments(parser)
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                        help="precision of every part (model, autoencoder, encoders); the sampler's arithmetic and the "
+                             "starting noise stay fp32 (default: float32)")
     parser.add_argument("--attention-backend", metavar="NAME",
                         help="attention backend of every attention module: auto, math, sdpa, sdpa_flash, "
                              "sdpa_efficient, sdpa_cudnn, flex, xformers (default: the preset's, else auto)")
@@ -276,7 +280,9 @@ def main(args: argparse.Namespace) -> int:
     dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(args.seed)
     parts = _load_folder(args.name, args.weights, preset) if args.weights else {}
-    model = parts.get("model") or zoo.create_model(args.name, preset, **config.get("train", {}).get("overrides", {}))
+    dtype = getattr(torch, args.dtype)
+    model = parts.get("model") or zoo.create_model(args.name, preset, device=dev, dtype=dtype,  # built in place
+                                                   **config.get("train", {}).get("overrides", {}))
     model = model.to(dev)
     if args.checkpoint:
         try:
@@ -286,10 +292,16 @@ def main(args: argparse.Namespace) -> int:
     pipe = zoo.create_pipeline(plan, model=model)
     if parts:
         pipe.use_parts(parts)
+    if dtype != torch.float32:
+        pipe.to(dtype=dtype)
 
     # ---- sizes: --size is decoded pixels for every recipe; the model samples size / spatial factor
     factor = pipe.spatial_factor
-    t = args.frames or p.frames
+    frames = args.frames or pipe.pixel_frames(p.frames)  # decoded frames; t: the model's (latent) frames
+    try:
+        t = pipe.model_frames(frames, "--frames")
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     height, width = (args.size, args.size) if args.size else (p.height * factor, p.width * factor)
     if height % factor:
         raise UsageError(f"--size {args.size}: {args.name}/{preset} samples latents at 1/{factor} of the pixel size "
@@ -328,7 +340,7 @@ def main(args: argparse.Namespace) -> int:
 
     # ---- sample and write
     t0 = time.perf_counter()
-    video = pipe(num_frames=t, num_inference_steps=args.steps, seed=args.seed, num_videos_per_prompt=args.num,
+    video = pipe(num_frames=frames, num_inference_steps=args.steps, seed=args.seed, num_videos_per_prompt=args.num,
                  **pixels, progress=not args.no_progress, decode=True, **cond)
     path = save_video(video.float().cpu(), args.out, fps=args.fps)
     weights = args.checkpoint or (f"--weights {args.weights}" if args.weights else "random init (no --checkpoint)")

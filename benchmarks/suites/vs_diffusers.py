@@ -1,4 +1,5 @@
-"""Whole-denoiser forward, zoo vs diffusers on identical weights: SVD and ModelScope-T2V (UNet3D).
+"""Whole-denoiser forward, zoo vs diffusers on identical weights: SVD, ModelScope-T2V (UNet3D) and the Wan 2.1
+transformer; and the Wan causal VAE's decode (``wan_vae``: latent frames streamed one at a time on both sides).
 
 For each model × size a random diffusers model is built (weights moved off their init, so zero-initialised parts do
 real work), converted with ``zoo.from_diffusers`` and both are run on the same inputs in the same process:
@@ -11,8 +12,10 @@ Goal: ratio ≤ 1.0 (we are not slower than the peer on its own model; docs/perf
 each side's own layout (SVD: diffusers ``B T C H W``, ours ``B C T H W``), prepared outside the timed region.
 
 Sizes (batch 1, one video as in unguided sampling): ``tiny`` is the converter tests' config (block_out_channels
-(32, 64), 3 frames, 16×16 latents); ``small`` is (64, 128) channels, head size 64, 8 frames, 32×32 latents.
-``--quick`` runs ``tiny`` only.
+(32, 64), 3 frames, 16×16 latents; Wan: 2 heads of 12, 2 layers); ``small`` is (64, 128) channels, head size 64,
+8 frames, 32×32 latents (Wan: 4 heads of 64, 4 layers, 5 frames of 32×32 latents = 1,280 tokens). Wan VAE: ``tiny``
+base 8, z 4, 2 latent frames of 4×4 (5 frames of 32×32 pixels); ``small`` base 32, mults (1, 2, 4, 4), 2 res-blocks,
+z 16, 3 latent frames of 8×8 (9 frames of 64×64). ``--quick`` runs ``tiny`` only.
 """
 
 from __future__ import annotations
@@ -52,7 +55,25 @@ SIZES = {
                                **UNET3D_TYPES),
                           1, 8, 32, 32, 16),
 }
-RECIPE = {"svd": "zoo/svd", "unet3d": "zoo/modelscope_t2v"}
+WAN = dict(patch_size=(1, 2, 2), cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6, in_channels=4,
+           out_channels=4)
+SIZES |= {
+    ("wan", "tiny"): (dict(num_attention_heads=2, attention_head_dim=12, text_dim=16, freq_dim=32, ffn_dim=32,
+                           num_layers=2, **WAN), 1, 3, 16, 16, 7),
+    ("wan", "small"): (dict(num_attention_heads=4, attention_head_dim=64, text_dim=64, freq_dim=256, ffn_dim=1024,
+                            num_layers=4, **WAN), 1, 5, 32, 32, 32),
+}
+# Wan's causal VAE, decode only (the pipelines' per-video cost): (config, batch, latent frames, latent h, w, -)
+WAN_VAE = dict(temperal_downsample=[False, True, True])
+SIZES |= {
+    ("wan_vae", "tiny"): (dict(base_dim=8, z_dim=4, dim_mult=[1, 2, 2, 2], num_res_blocks=1, **WAN_VAE),
+                          1, 2, 4, 4, 0),
+    ("wan_vae", "small"): (dict(base_dim=32, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, **WAN_VAE),
+                           1, 3, 8, 8, 0),
+}
+RECIPE = {"svd": "zoo/svd", "unet3d": "zoo/modelscope_t2v", "wan": "net/wan_transformer", "wan_vae": "net/wan_vae"}
+CLASSES = {"svd": "UNetSpatioTemporalConditionModel", "unet3d": "UNet3DConditionModel", "wan": "WanTransformer3DModel",
+           "wan_vae": "AutoencoderKLWan"}
 
 
 def build_pair(model: str, size: str, device: torch.device, dtype: torch.dtype):
@@ -64,8 +85,7 @@ def build_pair(model: str, size: str, device: torch.device, dtype: torch.dtype):
 
     config, batch, frames, height, width, tokens = SIZES[(model, size)]
     torch.manual_seed(0)
-    cls = diffusers.UNetSpatioTemporalConditionModel if model == "svd" else diffusers.UNet3DConditionModel
-    theirs = cls(**config).eval()
+    theirs = getattr(diffusers, CLASSES[model])(**config).eval()
     with torch.no_grad():  # off the (partly zero) init, so every layer does real work
         for p in theirs.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -77,7 +97,10 @@ def build_pair(model: str, size: str, device: torch.device, dtype: torch.dtype):
     def rand(*shape):
         return torch.randn(*shape, generator=g).to(device=device, dtype=dtype)
 
-    context = rand(batch, tokens, config["cross_attention_dim"])
+    if model == "wan_vae":  # decode raw latents (B, z, T, h, w), the same tensor on both sides
+        z = rand(batch, config["z_dim"], frames, height, width)
+        return theirs, ours, lambda: theirs.decode(z).sample, lambda: ours.decode(z), (batch, frames, height, width)
+    context = rand(batch, tokens, config["text_dim" if model == "wan" else "cross_attention_dim"])
     if model == "svd":
         sample = rand(batch, frames, config["in_channels"], height, width)  # diffusers: B T C H W
         x = sample.permute(0, 2, 1, 3, 4).contiguous()  # ours: B C T H W, converted outside the timed region
@@ -89,6 +112,15 @@ def build_pair(model: str, size: str, device: torch.device, dtype: torch.dtype):
 
         def ours_call():
             return ours(x, t, context=context, added_cond=added)
+    elif model == "wan":
+        x = rand(batch, config["in_channels"], frames, height, width)  # both B C T H W
+        t = torch.linspace(10, 900, batch).to(device=device, dtype=dtype)  # diffusers' timesteps (time_scale 1)
+
+        def theirs_call():
+            return theirs(hidden_states=x, timestep=t, encoder_hidden_states=context).sample
+
+        def ours_call():
+            return ours(x, t, context=context)
     else:
         x = rand(batch, config["in_channels"], frames, height, width)  # both B C T H W
         t = torch.linspace(10, 900, batch).long().to(device)
@@ -120,7 +152,10 @@ def _case(ctx: Context, model: str, size: str) -> dict:
     fields = dict(key=RECIPE[model], preset=size, direction="fwd", backend="zoo vs diffusers")
     try:
         theirs, ours, theirs_call, ours_call, (b, f, h, w) = build_pair(model, size, ctx.device, ctx.dtype)
-        fields["shape"] = f"B{b} F{f} {h}x{w} ch{SIZES[(model, size)][0]['block_out_channels']}"
+        config = SIZES[(model, size)][0]
+        width = (config.get("block_out_channels") or config.get("base_dim")
+                 or config["num_attention_heads"] * config["attention_head_dim"])
+        fields["shape"] = f"B{b} F{f} {h}x{w} ch{width}"
         diff, times = checked_timings(ctx, ours_call, theirs_call, "outputs")
     except Exception as exc:  # noqa: BLE001 - one failing case must not lose the others
         return error_record(ctx, SUITE, name, exc, **fields)

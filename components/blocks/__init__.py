@@ -1,5 +1,5 @@
 """Composite blocks: res-block, spatial / temporal / spatiotemporal transformers, Tune-A-Video's block, the DiT
-adaLN-Zero block and the Video LDM / SVD alpha merge (registration happens on import)."""
+adaLN-Zero block, the Video LDM / SVD alpha merge and Wan's causal VAE blocks (registration happens on import)."""
 
 from . import (  # noqa: F401  (registration)
     alpha_merge,
@@ -14,6 +14,11 @@ from . import (  # noqa: F401  (registration)
     temporal_conv_stack,
     temporal_transformer,
     tune_a_video,
+    wan,
+    wan_vae_attention,
+    wan_vae_resample,
+    wan_vae_resnet,
+    wan_vae_shortcut,
 )
 from .alpha_merge import AlphaMerge
 from .dit_adaln_zero import DiTBlock
@@ -23,10 +28,17 @@ from .spatiotemporal_transformer import SpatiotemporalTransformer
 from .temporal_transformer import TemporalTransformer
 from .transformer import TransformerLayer, VideoTransformer
 from .tune_a_video import TuneAVideoTransformer
+from .wan import WanBlock
+from .wan_vae_attention import WanFrameAttention
+from .wan_vae_resample import WanCausalDownsample, WanCausalUpsample
+from .wan_vae_resnet import WanCausalResBlock
+from .wan_vae_shortcut import AvgDown3d, DupUp3d
 
 
 __all__ = [
     "AlphaMerge",
+    "AvgDown3d",
+    "DupUp3d",
     "DiTBlock",
     "ResnetBlock",
     "SpatialTransformer",
@@ -35,4 +47,9 @@ __all__ = [
     "TransformerLayer",
     "TuneAVideoTransformer",
     "VideoTransformer",
+    "WanBlock",
+    "WanCausalDownsample",
+    "WanCausalResBlock",
+    "WanCausalUpsample",
+    "WanFrameAttention",
 ]

@@ -14,9 +14,10 @@ from torch import Tensor, nn
 FEED_FORWARDS = ("geglu", "gelu", "gelu_tanh")
 
 
-def feed_forward(dim: int, mult: float = 4.0, kind: str = "geglu", *, dropout: float = 0.0, where: str = "",
-                 device=None, dtype=None) -> nn.Module:
-    """Token feed-forward ``(..., dim) -> (..., dim)`` with hidden width ``int(dim * mult)``.
+def feed_forward(dim: int, mult: float = 4.0, kind: str = "geglu", *, hidden_dim: int | None = None,
+                 dropout: float = 0.0, where: str = "", device=None, dtype=None) -> nn.Module:
+    """Token feed-forward ``(..., dim) -> (..., dim)`` with hidden width ``int(dim * mult)``, or ``hidden_dim`` when
+    given (a published width that is no ratio of ``dim``, e.g. Wan's ``ffn_dim`` 8960 at ``dim`` 1536).
 
     ``geglu``: ``fc2(a * gelu(g))`` with ``[a, g] = fc1(x)`` (Shazeer 2020; SD's ``GEGLU``; fc1 is ``dim -> 2·hidden``).
     ``gelu``: ``fc2(gelu(fc1(x)))``; ``gelu_tanh``: the same with the tanh approximation (DiT).
@@ -25,9 +26,10 @@ def feed_forward(dim: int, mult: float = 4.0, kind: str = "geglu", *, dropout: f
 
     if kind not in FEED_FORWARDS:
         raise ValueError(f"{where}: ff must be one of {FEED_FORWARDS}, got {kind!r}")
-    hidden = int(dim * mult)
+    hidden = int(dim * mult) if hidden_dim is None else hidden_dim
     if hidden <= 0:
-        raise ValueError(f"{where}: ff_mult must be positive, got {mult}")
+        raise ValueError(f"{where}: the feed-forward width must be positive, got ff_mult={mult}, "
+                         f"hidden_dim={hidden_dim}")
     factory = {"device": device, "dtype": dtype}
     if kind == "geglu":
         return GluMlp(dim, hidden_features=2 * hidden, act_layer=nn.GELU, gate_last=True, drop=dropout, **factory)

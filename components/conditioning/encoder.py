@@ -18,8 +18,10 @@ from torch import Tensor, nn
 __all__ = ["FACTS", "USER_INPUTS", "ConditioningEncoder"]
 
 USER_INPUTS = ("prompt", "image", "video")
-# what a run knows that an encoder may need: frames sampled, batch size, the pipeline's autoencoder, its generator
-FACTS = ("num_frames", "batch", "autoencoder", "generator")
+# what a run knows that an encoder may need: frames sampled (model space), batch size, the pipeline's autoencoder, its
+# latent space (``components.nets.latent_space.LatentSpace``: the autoencoder with the recipe's latent normalisation),
+# its generator
+FACTS = ("num_frames", "batch", "autoencoder", "latent_space", "generator")
 
 
 class ConditioningEncoder(nn.Module):

@@ -1,13 +1,18 @@
 """``conditioning/text``: prompts to cross-attention tokens ``context`` through a ``transformers`` text encoder.
 
 ``CLIPTextModel`` (SD 1.x / 2.x, ModelScope, Tune-A-Video, Video LDM, ...: the last hidden state, B × L × D) or
-``T5EncoderModel`` (Latte-1, Open-Sora: the encoder's last hidden state), built from a config: random tiny ones for
-tests, or ``pretrained=DIR`` (a local diffusers ``text_encoder`` folder, its ``tokenizer`` folder beside it) loaded
+``T5EncoderModel`` (Latte-1, Open-Sora: the encoder's last hidden state) or ``UMT5EncoderModel`` (Wan 2.1 / 2.2: the
+last hidden state under the attention mask, then every padding position set to zero, as diffusers'
+``WanPipeline._get_t5_prompt_embeds`` trims each prompt to its length and zero-pads it to ``max_length`` = 512;
+prompts cleaned as Wan does: ftfy if installed, HTML unescaped twice, runs of whitespace to one space), built from a
+config: random tiny ones for tests, or ``pretrained=DIR`` (a local diffusers ``text_encoder`` folder, its ``tokenizer`` folder beside it) loaded
 with ``local_files_only=True``: never a hub download. Without a real tokenizer the byte-level one is used.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import torch
@@ -15,7 +20,10 @@ from torch import Tensor
 
 from ..registry import BadInput, register
 from .encoder import ConditioningEncoder
-from .tokenizer import VOCAB_SIZE, byte_tokenize
+from .tokenizer import PAD, VOCAB_SIZE, byte_tokenize
+
+
+MODELS = {"clip": "CLIPTextModel", "t5": "T5EncoderModel", "umt5": "UMT5EncoderModel"}
 
 
 def _prompts(prompt, batch: int | None) -> list[str]:
@@ -27,9 +35,21 @@ def _prompts(prompt, batch: int | None) -> list[str]:
     return prompts
 
 
+def wan_clean(prompt: str) -> str:
+    """Wan's prompt cleaning [V-code: diffusers pipeline_wan.py ``prompt_clean``]: ``ftfy.fix_text`` (if ftfy is
+    installed, as diffusers), HTML entities unescaped twice, whitespace runs to one space, stripped."""
+    try:
+        import ftfy
+
+        prompt = ftfy.fix_text(prompt)
+    except ImportError:
+        pass
+    return re.sub(r"\s+", " ", html.unescape(html.unescape(prompt)).strip()).strip()
+
+
 @register(
     "conditioning", "text",
-    paper="Radford et al. 2021 (CLIP text encoder); Raffel et al. 2020 (T5 encoder)",
+    paper="Radford et al. 2021 (CLIP text encoder); Raffel et al. 2020 (T5 encoder); Chung et al. 2023 (umT5)",
     tiny=dict(context_dim=16, num_layers=1, num_heads=2, max_length=8),
     inputs=lambda cfg, batch=2, generator=None, **_: (([f"prompt {i}: a dog on a skateboard" for i in range(batch)],),
                                                       {}),
@@ -42,7 +62,8 @@ class TextEncoder(ConditioningEncoder):
 
     Args:
         context_dim: hidden size = the net's ``context_dim``; num_layers, num_heads, max_length: the tiny model's.
-        kind: "clip" (``CLIPTextModel``) or "t5" (``T5EncoderModel``).
+        kind: "clip" (``CLIPTextModel``), "t5" (``T5EncoderModel``) or "umt5" (``UMT5EncoderModel``: masked, padding
+            positions zero, Wan's prompt cleaning).
         pretrained: a local folder with the encoder's ``config.json`` + safetensors weights (a diffusers
             ``text_encoder`` folder; its ``tokenizer`` sibling, if any, is the tokenizer).
     """
@@ -54,10 +75,10 @@ class TextEncoder(ConditioningEncoder):
         super().__init__()
         import transformers
 
-        if kind not in ("clip", "t5"):
-            raise ValueError(f"kind must be 'clip' or 't5', got {kind!r}")
+        if kind not in MODELS:
+            raise ValueError(f"kind must be one of {sorted(MODELS)}, got {kind!r}")
         self.max_length, self.kind, self.tokenizer = max_length, kind, None
-        model_cls = transformers.CLIPTextModel if kind == "clip" else transformers.T5EncoderModel
+        model_cls = getattr(transformers, MODELS[kind])
         if pretrained is not None:
             folder = Path(pretrained)
             if not (folder / "config.json").is_file():
@@ -72,22 +93,40 @@ class TextEncoder(ConditioningEncoder):
                 num_hidden_layers=num_layers, num_attention_heads=num_heads, max_position_embeddings=max_length,
                 pad_token_id=0, bos_token_id=1, eos_token_id=0))
         else:
-            self.model = model_cls(transformers.T5Config(
+            config_cls = transformers.T5Config if kind == "t5" else transformers.UMT5Config
+            self.model = model_cls(config_cls(
                 vocab_size=VOCAB_SIZE, d_model=context_dim, d_ff=4 * context_dim, num_layers=num_layers,
-                num_heads=num_heads, d_kv=context_dim // num_heads, pad_token_id=0))
+                num_heads=num_heads, d_kv=context_dim // num_heads, pad_token_id=PAD))
         self.context_dim = self.model.config.hidden_size if kind == "clip" else self.model.config.d_model
 
     def tokenize(self, prompts: list[str]) -> Tensor:
+        """``(B, L)`` token ids (``tokenize_masked``'s ids)."""
+        return self.tokenize_masked(prompts)[0]
+
+    def tokenize_masked(self, prompts: list[str]) -> tuple[Tensor, Tensor]:
+        """``(B, L)`` token ids and their attention mask (1 = a real token); L = the real tokenizer's length (77 for
+        CLIP) unless unbounded, else ``max_length``; always ``max_length`` for UMT5 (Wan pads to 512)."""
         if self.tokenizer is None:
-            return byte_tokenize(prompts, self.max_length)
-        length = self.tokenizer.model_max_length  # the real tokenizer's (77 for CLIP) unless unbounded
-        length = self.max_length if length > 4096 else length
-        return self.tokenizer(prompts, padding="max_length", max_length=length, truncation=True,
-                              return_tensors="pt").input_ids
+            ids = byte_tokenize(prompts, self.max_length)
+            # BOS, the bytes, then PAD: the real tokens are those before the first PAD
+            return ids, (torch.cumsum((ids == PAD).long(), dim=1) == 0).long()
+        length = self.tokenizer.model_max_length
+        length = self.max_length if length > 4096 or self.kind == "umt5" else length
+        tokens = self.tokenizer(prompts, padding="max_length", max_length=length, truncation=True,
+                                return_attention_mask=True, return_tensors="pt")
+        return tokens.input_ids, tokens.attention_mask
 
     def forward(self, prompt, *, batch: int | None = None) -> dict[str, Tensor]:
-        ids = self.tokenize(_prompts(prompt, batch)).to(next(self.model.parameters()).device)
-        return {"context": self.model(input_ids=ids).last_hidden_state}
+        prompts = _prompts(prompt, batch)
+        if self.kind != "umt5":
+            ids = self.tokenize(prompts).to(next(self.model.parameters()).device)
+            return {"context": self.model(input_ids=ids).last_hidden_state}
+        # [V-code: diffusers pipeline_wan.py _get_t5_prompt_embeds]: masked encoding, each prompt trimmed to its
+        # length and zero-padded back (a zero where the mask is 0: the mask is one run of ones)
+        ids, mask = (t.to(next(self.model.parameters()).device) for t in self.tokenize_masked(
+            [wan_clean(p) for p in prompts]))
+        hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        return {"context": hidden.masked_fill(mask[..., None] == 0, 0.0)}
 
     @torch.no_grad()
     def null(self, batch: int) -> dict[str, Tensor]:

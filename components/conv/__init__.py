@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (registration)
 )
 from .causal import CausalConv3d
 from .factorized import FactorizedConv2Plus1d, r2plus1d_mid_channels
+from .feature_cache import FeatureCache
 from .full import FullConv3d
 from .pseudo3d import PseudoConv3d
 from .space_only import SpaceOnlyConv3d, inflate_conv2d_state_dict
@@ -23,6 +24,7 @@ from .temporal_resblock import TemporalResBlock
 
 __all__ = [
     "CausalConv3d",
+    "FeatureCache",
     "FactorizedConv2Plus1d",
     "FullConv3d",
     "PseudoConv3d",

@@ -20,8 +20,8 @@ from ._common import expand_to
 from .step import Step, call_denoiser
 
 
-__all__ = ["ClassifierFreeGuidance", "OscillatingGuidance", "PerFrameGuidance", "cfg", "cfg_per_frame",
-           "oscillating"]
+__all__ = ["ClassifierFreeGuidance", "NoiseLevelGuidance", "OscillatingGuidance", "PerFrameGuidance", "cfg",
+           "cfg_by_noise_level", "cfg_per_frame", "oscillating"]
 
 FORMS = ("scale", "one_plus_w")
 
@@ -126,6 +126,54 @@ def cfg(denoiser: Callable | None = None, scale: float = 7.5, form: str = "scale
     """
     g = ClassifierFreeGuidance(denoiser, scale, form)
     g._component_config = {"type": "guidance/cfg", "scale": g.scale, "form": form}
+    return g
+
+
+class NoiseLevelGuidance(ClassifierFreeGuidance):
+    key = "guidance/cfg_by_noise_level"
+
+    def __init__(self, denoiser, high_noise_scale: float, low_noise_scale: float, boundary_sigma: float) -> None:
+        super().__init__(denoiser, high_noise_scale, "scale")
+        if not float(boundary_sigma) > 0:
+            raise ValueError(f"guidance/cfg_by_noise_level: boundary_sigma must be > 0, got {boundary_sigma}")
+        self.high_noise_scale, self.low_noise_scale = float(high_noise_scale), float(low_noise_scale)
+        self.boundary_sigma = float(boundary_sigma)
+
+    def __call__(self, x: Tensor, sigma, *, uncond: dict | None = None, denoiser=None, step: Step | None = None,
+                 **cond) -> Tensor:
+        c, u = self.branches(x, sigma, uncond, cond, denoiser, step)
+        level = torch.as_tensor(sigma, dtype=torch.float64).reshape(-1)
+        if level.numel() > 1 and not bool((level == level[0]).all()):
+            scale = torch.where(level >= self.boundary_sigma, self.high_noise_scale, self.low_noise_scale)
+            return self.combine(c, u, expand_to(scale.to(c.dtype).to(c.device), c))
+        high = float(level[0]) >= self.boundary_sigma
+        return self.combine(c, u, self.high_noise_scale if high else self.low_noise_scale)
+
+    def at_scale(self, guidance_scale: float) -> NoiseLevelGuidance:
+        """diffusers' single ``guidance_scale`` s: both ranges at s (``WanPipeline``: ``guidance_scale_2`` defaults to
+        ``guidance_scale``)."""
+        s = float(guidance_scale)
+        return cfg_by_noise_level(self.denoiser, high_noise_scale=s, low_noise_scale=s,
+                                  boundary_sigma=self.boundary_sigma)
+
+
+@register("guidance", "cfg_by_noise_level",
+          paper="Wan Team 2025 (Wan 2.2 A14B: one guidance scale per expert's noise range)",
+          tiny={"denoiser": _toy_denoiser, "high_noise_scale": 4.0, "low_noise_scale": 3.0, "boundary_sigma": 1.0},
+          inputs=_inputs,
+          bad_inputs=[BadInput(match="boundary_sigma must be > 0", init={"boundary_sigma": 0.0}), _BAD_UNCOND])
+def cfg_by_noise_level(denoiser: Callable | None = None, high_noise_scale: float = 4.0, low_noise_scale: float = 3.0,
+                       boundary_sigma: float = 7.0) -> NoiseLevelGuidance:
+    """Classifier-free guidance x̃ = x_u + s (x_c − x_u) with s = ``high_noise_scale`` at levels σ ≥ ``boundary_sigma``
+    and ``low_noise_scale`` below (Wan 2.2 A14B: 4.0 / 3.0 for T2V, 3.5 / 3.5 for I2V, the boundary the experts'
+    [V-code: Wan-Video/Wan2.2 wan/text2video.py: ``guide_scale[1] if t >= boundary else guide_scale[0]``]).
+    ``boundary_sigma`` is in the sampler's (VE) σ: a flow boundary time b is σ = b / (1 − b) (0.875 -> 7).
+
+    x ``(B, ...)``, sigma scalar or ``(B,)`` -> x0 of x's shape; one wrapped call on a batch of 2B.
+    """
+    g = NoiseLevelGuidance(denoiser, high_noise_scale, low_noise_scale, boundary_sigma)
+    g._component_config = {"type": "guidance/cfg_by_noise_level", "high_noise_scale": g.high_noise_scale,
+                           "low_noise_scale": g.low_noise_scale, "boundary_sigma": g.boundary_sigma}
     return g
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "SinCosPosEmbed2d",
     "SinCosPosEmbed3d",
     "TimestepEmbedding",
+    "apply_rope",
     "default_axes_dim",
     "grid_positions",
     "relative_position_bucket",
@@ -27,4 +28,5 @@ __all__ = [
     "sincos_table",
     "sinusoidal_embedding",
     "unpatchify",
+    "wan_axes_dim",
 ]

@@ -72,6 +72,7 @@ class VideoAutoencoder(nn.Module):
         widths = [base_channels * m for m in channel_mults]
         self.in_channels, self.out_channels, self.latent_channels = in_channels, out_channels, latent_channels
         self.spatial_factor = 2 ** (len(widths) - 1)
+        self.temporal_factor = 1  # frame-wise: one latent frame per frame
         self.scaling_factor = scaling_factor
         self.encoder = ImageEncoder(in_channels, latent_channels, widths, num_res_blocks, num_groups=num_groups,
                                     eps=eps, **factory)

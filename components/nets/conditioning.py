@@ -20,11 +20,14 @@ from torch.utils.checkpoint import checkpoint
 from .. import registry
 
 
-COND_KEYWORDS = ("context", "concat", "added_cond", "class_labels", "frame_mask", "control")
+COND_KEYWORDS = ("context", "concat", "added_cond", "class_labels", "frame_mask", "control", "image_context")
 
 
 class ConditioningEmbedding(nn.Module):
     """``(t (B,), class_labels (B,) | None, added_cond (B, added_cond_dim) | None) -> (B, dim)``.
+
+    Per-token timesteps ``t`` ``(B, N)`` (Wan 2.2 TI2V: the first frame's tokens at t = 0) give ``(B, N, dim)``; the
+    class and ``added_cond`` embeddings are per sample and broadcast over the tokens.
 
     Args:
         dim: embedding width.
@@ -73,7 +76,7 @@ class ConditioningEmbedding(nn.Module):
         )
 
     def forward(self, t: Tensor, class_labels: Tensor | None = None, added_cond: Tensor | None = None) -> Tensor:
-        emb = self.extra(self.timestep(t * self.time_scale))
+        emb = self.extra(self.timestep(t.reshape(-1) * self.time_scale)).view(*t.shape, self.dim)
         b = t.shape[0]
         if self.class_embed is not None:
             if class_labels is None:
@@ -86,24 +89,33 @@ class ConditioningEmbedding(nn.Module):
             if self.training and self.class_dropout_prob > 0:
                 drop = torch.rand(b, device=t.device) < self.class_dropout_prob
                 class_labels = torch.where(drop, torch.full_like(class_labels, self.num_classes), class_labels)
-            emb = emb + self.class_embed(class_labels)
+            emb = emb + _per_sample(self.class_embed(class_labels), emb)
         if self.added is not None:
             if added_cond is None or added_cond.shape != (b, self.added_cond_dim):
                 got = None if added_cond is None else tuple(added_cond.shape)
                 raise ValueError(f"added_cond must have shape (B, added_cond_dim) = ({b}, {self.added_cond_dim}), "
                                  f"got {got}")
-            emb = emb + self.added(added_cond.to(emb.dtype))
+            emb = emb + _per_sample(self.added(added_cond.to(emb.dtype)), emb)
         return emb
 
 
-def timesteps_for(t, x: Tensor, where: str) -> Tensor:
-    """``t`` as a ``(B,)`` tensor on ``x``'s device: a python number or 0-D tensor is broadcast over the batch."""
+def _per_sample(e: Tensor, emb: Tensor) -> Tensor:
+    """A per-sample ``(B, dim)`` embedding, broadcast over the tokens of a per-token ``(B, N, dim)`` one."""
+    return e[:, None] if emb.ndim == 3 else e
+
+
+def timesteps_for(t, x: Tensor, where: str, tokens: int | None = None) -> Tensor:
+    """``t`` as a ``(B,)`` tensor on ``x``'s device: a python number or 0-D tensor is broadcast over the batch.
+
+    ``tokens``: the net also takes per-token timesteps ``(B, tokens)`` (Wan 2.2 TI2V), returned as they are.
+    """
     b = x.shape[0]
     t = torch.as_tensor(t, device=x.device)
     if t.ndim == 0:
         t = t.expand(b)
-    if t.shape != (b,):
-        raise ValueError(f"{where}: t must be a scalar or shape (B,) = ({b},), got shape {tuple(t.shape)}")
+    if t.shape != (b,) and (tokens is None or t.shape != (b, tokens)):
+        shapes = f"(B,) = ({b},)" + ("" if tokens is None else f" or per token (B, N) = ({b}, {tokens})")
+        raise ValueError(f"{where}: t must be a scalar or shape {shapes}, got shape {tuple(t.shape)}")
     return t if t.is_floating_point() else t.float()
 
 

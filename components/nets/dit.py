@@ -15,6 +15,13 @@ caption MLP to D and adds a cross-attention sub-layer to the blocks named by ``c
 spatial ones); ``modulation="adaln_single"`` replaces every block's ``Linear(SiLU(c))`` by one shared
 ``Linear(SiLU(c))`` (``c -> 6·D``) plus a learned per-block table (PixArt-α's adaLN-single).
 
+Wan 2.1 / 2.2 (``net/wan_transformer`` is this class with Wan's options): ``pos_embed="rope_3d"`` adds no table but
+rotates every block's queries and keys (``embed/rope_3d``; the ``(cos, sin)`` tables of the token grid are computed
+once per forward and handed to each block); ``image_context_dim`` projects CLIP ``image_context`` tokens
+(``ImageContextProjection``) into a second key/value set of every cross-attention (Wan 2.1 I2V); ``t`` may be per
+token ``(B, N)`` (Wan 2.2 TI2V), giving per-token modulation; ``block_kwargs`` are further ``block/dit_adaln_zero``
+options of every block (Wan: ``ffn_dim``, qk-norm across heads, affine cross-attention norm).
+
 Shapes: ``model(x, t, **cond)``, ``x`` ``(B, in_channels, T, H, W)``, ``t`` ``(B,)`` (DiT: integer steps 0…999,
 ``time_scale=1``) -> ``(B, out_channels, T, H, W)`` with ``out_channels = 2·in_channels`` when ``learn_sigma``
 (ε and the interpolation of log Σ, improved DDPM). T, H, W must be divisible by the patch size.
@@ -32,6 +39,7 @@ from torch import Tensor, nn
 
 from .. import registry
 from ..attention.configure import configure_attention
+from ..embed.rope import RoPE3d
 from ..registry import BadInput, register
 from .conditioning import ConditioningEmbedding, check_cond_keywords, maybe_checkpoint, timesteps_for
 from .dit_parts import (
@@ -39,6 +47,7 @@ from .dit_parts import (
     POSITIONS,
     ContextProjection,
     FinalAdaLN,
+    ImageContextProjection,
     dit_inputs,
     dit_output_shape,
     position_table,
@@ -85,18 +94,25 @@ class SpaceTimeDiT(nn.Module):
         block_pattern: the attention of each block: ``"full"`` (all T·H·W tokens, Sora-style), ``"spatial"``
             (per frame: an image DiT), ``"temporal"``, ``"alternating"`` (spatial, temporal, …; Latte), or a list of
             ``attention/<name>`` names, one per block.
-        pos_embed: ``"sincos_3d"``, ``"sincos_2d"`` (per frame, the image DiT's table) or ``"sincos_2d_1d"``
-            (2-D per frame + 1-D over frames, both full width).
+        pos_embed: ``"sincos_3d"``, ``"sincos_2d"`` (per frame, the image DiT's table), ``"sincos_2d_1d"``
+            (2-D per frame + 1-D over frames, both full width) or ``"rope_3d"`` (rotary, every block
+            ``"spacetime"``); ``rope_axes_dim`` its ``(d_t, d_h, d_w)`` split of the head (None: ``embed/rope_3d``'s).
         num_classes, class_dropout_prob: class-label conditioning with a null row for CFG (DiT: 1000, 0.1).
         added_cond_dim: a conditioning vector through an MLP, added to c.
         frequency_dim: timestep sinusoid width (DiT 256); time_scale: multiplies t first (1: integer steps).
-        qk_norm: LayerNorm on queries and keys in every block.
+        qk_norm: qk-norm kind of every block's self-attention (``block/dit_adaln_zero``: True, "rms",
+            "rms_across_heads").
         context_dim: width of ``context`` tokens ``(B, M, context_dim)`` (T5: 4096); they go through
             ``ContextProjection`` (PixArt-α's caption MLP, to D) into a cross-attention sub-layer. None: no text.
+        image_context_dim: width of ``image_context`` tokens ``(B, M', image_context_dim)`` (CLIP: 1280), projected
+            to D (``ImageContextProjection``) and attended by the cross-attentions' second k/v set (Wan I2V).
+        image_pos_embed_len: a learned position table over the image tokens (Wan FLF2V: 514 = 2 frames × 257).
         cross_attention_in: attention names whose blocks cross-attend (Latte-1: ``("spatial",)``); None: every block.
         modulation: ``"adaln_zero"`` (DiT) or ``"adaln_single"`` (PixArt-α, Latte-1; see ``block/dit_adaln_zero``).
         pos_embed_param: store the fixed position table as a frozen ``nn.Parameter`` (official DiT, counted by
             ``parameters()``) or, False, as a non-persistent buffer (diffusers' PixArt / Latte, not counted).
+        block_kwargs: further ``block/dit_adaln_zero`` keywords of every block (e.g. ``{"ffn_dim": 8960}``).
+        upcast: LayerNorms, modulation and gated residual adds in fp32 in the blocks and the final layer (Wan).
         gradient_checkpointing: recompute each block in the backward pass.
         attention_backend: pin this ``attention_backend/<name>`` on every attention module (None: ``"auto"`` as
             built); recorded, so the config rebuilds the model on the same backend.
@@ -123,11 +139,16 @@ class SpaceTimeDiT(nn.Module):
         added_cond_dim: int | None = None,
         frequency_dim: int = 256,
         time_scale: float = 1.0,
-        qk_norm: bool = False,
+        qk_norm: bool | str = False,
         context_dim: int | None = None,
         cross_attention_in: Sequence[str] | None = None,
         modulation: str = "adaln_zero",
         pos_embed_param: bool = True,
+        rope_axes_dim: Sequence[int] | None = None,
+        image_context_dim: int | None = None,
+        image_pos_embed_len: int | None = None,
+        block_kwargs: dict | None = None,
+        upcast: bool = False,
         gradient_checkpointing: bool = False,
         attention_backend: str | None = None,
         frame_attention: str | None = None,
@@ -151,13 +172,21 @@ class SpaceTimeDiT(nn.Module):
             raise ValueError(f"{where}: pos_embed must be one of {POSITIONS}, got {pos_embed!r}")
         if len(input_size) != 3:
             raise ValueError(f"{where}: input_size must be (T, H, W), got {input_size!r}")
+        if pos_embed == "rope_3d" and set(attentions) != {"spacetime"}:
+            raise ValueError(f"{where}: pos_embed='rope_3d' rotates the (t h w) token sequence, so every block needs "
+                             f"'spacetime' attention (block_pattern='full'), got {sorted(set(attentions))}")
+        if hidden_dim % num_heads:
+            raise ValueError(f"{where}: hidden_dim={hidden_dim} must be divisible by num_heads={num_heads}")
+        if image_context_dim is not None and context_dim is None:
+            raise ValueError(f"{where}: image_context_dim needs context_dim (image keys/values join the text "
+                             f"cross-attention), got image_context_dim={image_context_dim}, context_dim=None")
         self.in_channels = in_channels
         self.out_channels = out_channels or (2 * in_channels if learn_sigma else in_channels)
         self.hidden_dim, self.pos_embed_kind = hidden_dim, pos_embed
         self.gradient_checkpointing = gradient_checkpointing
         self.supported_cond = tuple(name for name, on in (
             ("class_labels", num_classes is not None), ("added_cond", added_cond_dim is not None),
-            ("context", context_dim is not None)) if on)
+            ("context", context_dim is not None), ("image_context", image_context_dim is not None)) if on)
         if cross_attention_in is not None and not set(cross_attention_in) & set(attentions):
             raise ValueError(f"{where}: cross_attention_in={tuple(cross_attention_in)} names no attention of the "
                              f"blocks {sorted(set(attentions))}")
@@ -168,17 +197,24 @@ class SpaceTimeDiT(nn.Module):
         self.size_multiple = tuple(self.patch_size)  # (T, H, W) of an input: multiples of the patch
         grid = self.patch.grid_size((1, in_channels, *input_size))
         self.input_grid = tuple(grid)
-        table = position_table(pos_embed, hidden_dim, grid, device=device)
-        table = table.to(dtype or torch.get_default_dtype())[None]
-        if pos_embed_param:
-            self.pos_embed = nn.Parameter(table, requires_grad=False)
+        self.rope = None
+        if pos_embed == "rope_3d":  # fp32 tables of each axis, precomputed (max_positions 1024, Wan's rope_max_seq_len)
+            self.rope = RoPE3d(hidden_dim // num_heads, rope_axes_dim)
         else:
-            self.register_buffer("pos_embed", table, persistent=False)
+            table = position_table(pos_embed, hidden_dim, grid, device=device)
+            table = table.to(dtype or torch.get_default_dtype())[None]
+            if pos_embed_param:
+                self.pos_embed = nn.Parameter(table, requires_grad=False)
+            else:
+                self.register_buffer("pos_embed", table, persistent=False)
         self.embed = ConditioningEmbedding(
             hidden_dim, freq_dim=frequency_dim, flavour="dit", time_scale=time_scale, num_classes=num_classes,
             class_dropout_prob=class_dropout_prob, added_cond_dim=added_cond_dim, **factory)
         self.context_proj = (ContextProjection(context_dim, hidden_dim, **factory) if context_dim is not None
                              else None)
+        self.image_proj = (None if image_context_dim is None else
+                           ImageContextProjection(image_context_dim, hidden_dim, pos_len=image_pos_embed_len, **factory))
+        added = {} if image_context_dim is None else {"added_context_dim": hidden_dim}
         # adaLN-single: one projection of c shared by every block (PixArt-α's t_block, init N(0, 0.02))
         self.shared_modulation = None
         if modulation == "adaln_single":
@@ -194,11 +230,11 @@ class SpaceTimeDiT(nn.Module):
             registry.build("block/dit_adaln_zero", dim=hidden_dim, num_heads=num_heads,
                            cond_dim=hidden_dim if modulation == "adaln_zero" else None, attention=name,
                            mlp_ratio=mlp_ratio, qk_norm=qk_norm, context_dim=cross(name), modulation=modulation,
-                           **factory)
+                           upcast=upcast, **(added if cross(name) else {}), **(block_kwargs or {}), **factory)
             for name in attentions
         )
         self.final = FinalAdaLN(hidden_dim, self.out_channels * self.patch_size[0] * self.patch_size[1]
-                                * self.patch_size[2], modulation=modulation, **factory)
+                                * self.patch_size[2], modulation=modulation, upcast=upcast, **factory)
         configure_attention(self, attention_backend=attention_backend, frame_attention=frame_attention,
                             frame_attention_kwargs=frame_attention_kwargs)
 
@@ -215,17 +251,39 @@ class SpaceTimeDiT(nn.Module):
     def forward(self, x: Tensor, t, **cond) -> Tensor:
         where = type(self).__name__
         check_cond_keywords(cond, self.supported_cond, where)
-        tokens = self.patch(x)
+        # the patch embed's tokens are a transposed view of its conv output: every residual add of the blocks on that
+        # layout ran ~20× slower than on contiguous tokens (CPU profile of the Wan transformer; diffusers does the same)
+        tokens = self.patch(x).contiguous()
         grid = self.patch.grid_size(x.shape)
-        tokens = tokens + self.positions(grid, tokens)
-        c = self.embed(timesteps_for(t, x, where), cond.get("class_labels"), cond.get("added_cond"))
+        rope = None
+        if self.rope is not None:
+            rope = self.rope.tables(grid, x.device)  # (cos, sin), each (N, head_dim) fp32, shared by every block
+        else:
+            tokens = tokens + self.positions(grid, tokens)
+        t = timesteps_for(t, x, where, tokens=tokens.shape[1])  # (B,) or per token (B, N)
+        c = self.embed(t, cond.get("class_labels"), cond.get("added_cond"))  # (B, D) or (B, N, D)
         c_blocks = c if self.shared_modulation is None else self.shared_modulation(c)
         context = self._context(cond.get("context"), x)
+        image = self._image_context(cond.get("image_context"), x)
         for block in self.blocks:
-            ctx = context if block.cross_attn is not None else None
+            ctx, img = (context, image) if block.cross_attn is not None else (None, None)
             tokens = maybe_checkpoint(self.gradient_checkpointing and self.training, _run_block, block, tokens,
-                                      c_blocks, grid, ctx)
+                                      c_blocks, grid, ctx, rope, img)
         return self.patch.unpatchify(self.final(tokens, c), grid, self.out_channels)
+
+    def _image_context(self, image: Tensor | None, x: Tensor) -> Tensor | None:
+        """``(B, M', image_context_dim)`` CLIP tokens -> ``(B, M', D)`` through the image projection."""
+        if self.image_proj is None:
+            return None
+        where, width = type(self).__name__, self.image_proj.image_dim
+        tokens = self.image_proj.pos_len
+        if (image is None or image.ndim != 3 or image.shape[0] != x.shape[0] or image.shape[-1] != width
+                or tokens not in (None, image.shape[1])):
+            got = None if image is None else tuple(image.shape)
+            raise ValueError(f"{where}: image_context must be image tokens of shape (B, M, image_context_dim) = "
+                             f"({x.shape[0]}, {tokens or 'M'}, {width}) (the model was built with "
+                             f"image_context_dim), got {got}")
+        return self.image_proj(image.to(x.dtype))
 
     def _context(self, context: Tensor | None, x: Tensor) -> Tensor | None:
         """``(B, M, context_dim)`` text tokens -> ``(B, M, D)`` through the caption projection."""
@@ -240,5 +298,6 @@ class SpaceTimeDiT(nn.Module):
         return self.context_proj(context.to(x.dtype))
 
 
-def _run_block(block: nn.Module, tokens: Tensor, c: Tensor, grid, context: Tensor | None = None) -> Tensor:
-    return block(tokens, c, grid=grid, context=context)
+def _run_block(block: nn.Module, tokens: Tensor, c: Tensor, grid, context: Tensor | None = None, rope=None,
+               image: Tensor | None = None) -> Tensor:
+    return block(tokens, c, grid=grid, context=context, rope=rope, added_context=image)

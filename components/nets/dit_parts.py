@@ -1,11 +1,12 @@
 """Pieces of ``SpaceTimeDiT``: block patterns, fixed position tables, DiT's final adaLN layer, PixArt-α's context
-projection, registry metadata."""
+projection, Wan's image-token projection, registry metadata."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
+from ..blocks.dit_adaln_zero import layer_norm
 from ..embed import SinCosPosEmbed1d, SinCosPosEmbed2d, SinCosPosEmbed3d
 
 
@@ -16,7 +17,7 @@ BLOCK_PATTERNS = {
     "temporal": ("temporal",),
     "alternating": ("spatial", "temporal"),
 }
-POSITIONS = ("sincos_3d", "sincos_2d", "sincos_2d_1d")
+POSITIONS = ("sincos_3d", "sincos_2d", "sincos_2d_1d", "rope_3d")  # rope_3d: rotary, not added (embed/rope_3d)
 
 
 def position_table(kind: str, dim: int, grid: tuple[int, int, int], *, device=None) -> Tensor:
@@ -42,11 +43,15 @@ class FinalAdaLN(nn.Module):
     LayerNorm without affine parameters (eps 1e-6); the modulation and output Linear start at zero (DiT).
     ``modulation="adaln_single"`` (PixArt-α, Latte-1): ``(shift, scale) = scale_shift_table + c`` with a learned
     ``(2, dim)`` table (init N(0, 1/dim)) and ``c`` the timestep embedding itself; the output Linear still starts at 0.
+    Per-token ``c`` ``(B, N, dim)`` (Wan 2.2 TI2V) modulates each token with its own pair. ``upcast``: the norm and
+    modulation in fp32 (diffusers' Wan ``norm_out`` is an ``FP32LayerNorm``), cast back before the Linear.
     """
 
-    def __init__(self, dim: int, out_dim: int, *, modulation: str = "adaln_zero", device=None, dtype=None) -> None:
+    def __init__(self, dim: int, out_dim: int, *, modulation: str = "adaln_zero", upcast: bool = False, device=None,
+                 dtype=None) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
+        self.upcast = upcast
         self.norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6, **factory)
         self.single = modulation == "adaln_single"
         if self.single:
@@ -59,11 +64,13 @@ class FinalAdaLN(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        c = c[:, None] if c.ndim == 2 else c  # (B, 1 | N, dim)
         if self.single:
-            shift, scale = (self.scale_shift_table[None] + c[:, None]).chunk(2, dim=1)
+            table = self.scale_shift_table.float() if self.upcast else self.scale_shift_table
+            shift, scale = (table + c[:, :, None]).unbind(dim=2)  # (B, 1 | N, 2, dim) -> 2 × (B, 1 | N, dim)
         else:
-            shift, scale = self.modulation(c)[:, None].chunk(2, dim=-1)
-        return self.linear(self.norm(x) * (1 + scale) + shift)
+            shift, scale = self.modulation(c).chunk(2, dim=-1)
+        return self.linear((layer_norm(self.norm, x, self.upcast) * (1 + scale) + shift).to(x.dtype))
 
 
 class ContextProjection(nn.Module):
@@ -86,6 +93,35 @@ class ContextProjection(nn.Module):
         return self.linear_2(nn.functional.gelu(self.linear_1(context), approximate="tanh"))
 
 
+class ImageContextProjection(nn.Module):
+    """Wan 2.1 I2V's projection of CLIP image tokens: ``LN -> Linear(d, d) -> GELU -> Linear(d, dim) -> LN``.
+
+    [V-code: diffusers transformer_wan.py ``WanImageEmbedding``; Wan-Video/Wan2.1 wan/modules/model.py ``MLPProj``]
+    Shapes: ``(B, M, image_dim)`` (CLIP ViT-H/14 penultimate tokens: M = 257, image_dim = 1280) -> ``(B, M, dim)``.
+    Both LayerNorms are affine (eps 1e-5) and run in fp32 (diffusers' ``FP32LayerNorm``), the GELU is exact.
+    ``pos_len`` (Wan FLF2V: 2·257) adds a learned ``(1, pos_len, image_dim)`` position table (init 0) to the tokens of
+    the first and last frame concatenated along M (diffusers folds them from the batch: ``(2B, 257, d) -> (B, 514,
+    d)``; ours takes ``(B, 514, d)`` as the caller concatenates them).
+    """
+
+    def __init__(self, image_dim: int, dim: int, *, pos_len: int | None = None, device=None, dtype=None) -> None:
+        from timm.layers import Mlp  # lazy: timm is slow to import (tests/test_startup.py)
+
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        self.image_dim, self.pos_len = image_dim, pos_len
+        self.norm1 = nn.LayerNorm(image_dim, **factory)
+        self.ff = Mlp(image_dim, image_dim, dim, act_layer=nn.GELU, **factory)
+        self.norm2 = nn.LayerNorm(dim, **factory)
+        self.pos_embed = None if pos_len is None else nn.Parameter(torch.zeros(1, pos_len, image_dim, **factory))
+
+    def forward(self, image: Tensor) -> Tensor:
+        if self.pos_embed is not None:
+            image = image + self.pos_embed.to(image.dtype)
+        y = self.ff(layer_norm(self.norm1, image, upcast=True).to(image.dtype))
+        return layer_norm(self.norm2, y, upcast=True).to(image.dtype)
+
+
 def dit_inputs(cfg: dict, frames: int = 2, batch: int = 2, generator: torch.Generator | None = None):
     """``(x, t), cond``: ``x ~ N(0, 1)`` of the config's spatial size, integer steps ``t`` in [0, 1000)."""
     _, h, w = cfg.get("input_size", (1, 32, 32))
@@ -98,6 +134,9 @@ def dit_inputs(cfg: dict, frames: int = 2, batch: int = 2, generator: torch.Gene
         cond["added_cond"] = torch.randn(batch, cfg["added_cond_dim"], generator=generator)
     if cfg.get("context_dim") is not None:
         cond["context"] = torch.randn(batch, 3, cfg["context_dim"], generator=generator)
+    if cfg.get("image_context_dim") is not None:
+        tokens = cfg.get("image_pos_embed_len") or 5
+        cond["image_context"] = torch.randn(batch, tokens, cfg["image_context_dim"], generator=generator)
     return (x, t), cond
 
 

@@ -21,6 +21,7 @@ from components.attention import (
     swap_spatial_attention,
     use_cross_frame_attention,
 )
+from zoo.recipe import network_config
 
 
 RECIPES = zoo.list_models(stages=True)
@@ -177,6 +178,8 @@ def _recipe_inputs(name: str, cfg: dict, batch: int = 2):
         cond["added_cond"] = torch.randn(batch, cfg["added_cond_dim"], generator=g)
     if cfg.get("context_dim") is not None:
         cond["context"] = torch.randn(batch, 3, cfg["context_dim"], generator=g)
+    if cfg.get("image_context_dim") is not None:  # CLIP image tokens (Wan I2V)
+        cond["image_context"] = torch.randn(batch, 5, cfg["image_context_dim"], generator=g)
     if cfg["type"] == "net/controlled_unet":
         f = 2 ** (len(cfg["control_embedding_channels"]) - 1)
         cond["control"] = torch.rand(batch, cfg.get("control_channels", 3), t, f * h, f * w, generator=g)
@@ -191,7 +194,8 @@ def test_every_recipe_net_takes_a_backend_per_preset_and_gives_the_default_outpu
     pinned.load_state_dict(default.state_dict())
     assert attention_backends_of(default) == {"auto"} and attention_backends_of(pinned) == {"math"}
     assert _kinds(pinned) == _kinds(default)
-    x, t, cond = _recipe_inputs(name, components.config_of(pinned))
+    x, t, cond = _recipe_inputs(name, {**network_config(components.config_of(pinned)),
+                                       "type": components.config_of(pinned)["type"]})
     with torch.no_grad():
         torch.testing.assert_close(pinned(x, t, **cond), default(x, t, **cond), atol=1e-5, rtol=1e-5)
     # in place on the built model: recorded as the keyword, so its config builds ``pinned``

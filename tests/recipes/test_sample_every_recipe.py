@@ -18,8 +18,11 @@ def _expected_frames_and_size(name: str) -> tuple[int, int]:
     p = recipe.preset("tiny")
     if recipe.autoencoder is None:
         return p.frames, p.height
-    mults = {**components.get_component("net/video_autoencoder").tiny, **dict(recipe.autoencoder)}["channel_mults"]
-    return p.frames, p.height * 2 ** (len(mults) - 1)  # one 2× up-sampling per level after the first
+    spec = recipe.autoencoder.for_preset("tiny")
+    cfg = {**components.get_component(spec.net).tiny, **spec.config}
+    spatial = 2 ** (len(cfg["channel_mults"]) - 1) * cfg.get("patch_size", 1)  # one 2× up-sampling per level
+    temporal = 2 ** sum(map(bool, cfg.get("temporal_downsample", ())))  # a causal VAE: 1 + f_t (T − 1) frames
+    return 1 + temporal * (p.frames - 1), p.height * spatial
 
 
 @pytest.mark.parametrize("name", zoo.list_models())

@@ -7,6 +7,7 @@ import torch
 
 import components
 import zoo
+from zoo.recipe import network_config
 
 
 MODELS = zoo.list_models()
@@ -17,7 +18,7 @@ def _cond(recipe, preset, batch, *, for_pipeline=False):
     """Conditioning of the right shapes for a preset. A pipeline of a model whose x carries conditioning channels
     (SVD: the image latents, ``x_cond_channels``) takes them as ``concat``; the model itself takes them inside x."""
     p = recipe.preset(preset)
-    cfg, (_, t, h, w) = p.config, p.sample_shape
+    cfg, (_, t, h, w) = network_config(p.config), p.sample_shape  # a wrapper net (experts): the experts' keywords
     cond = {}
     if cfg.get("concat_channels"):
         cond["concat"] = torch.randn(batch, cfg["concat_channels"], t, h, w)
@@ -29,6 +30,8 @@ def _cond(recipe, preset, batch, *, for_pipeline=False):
         cond["added_cond"] = torch.randn(batch, cfg["added_cond_dim"])
     if cfg.get("context_dim") is not None:
         cond["context"] = torch.randn(batch, 3, cfg["context_dim"])
+    if cfg.get("image_context_dim") is not None:  # CLIP image tokens (Wan I2V)
+        cond["image_context"] = torch.randn(batch, 5, cfg["image_context_dim"])
     return cond
 
 
@@ -82,9 +85,5 @@ def test_preset_sample_shape_fits_the_net(name, preset):
     model = zoo.create_model(name, preset, device="meta")
     c, t, h, w = recipe.presets[preset].sample_shape
     assert model.in_channels == c + recipe.presets[preset].x_cond_channels
-    factor = getattr(model, "spatial_factor", None)
-    if factor is not None:
-        assert h % factor == 0 and w % factor == 0
-    else:
-        pt, ph, pw = model.patch_size
-        assert t % pt == 0 and h % ph == 0 and w % pw == 0
+    mt, mh, mw = model.size_multiple  # what the net divides (T, H, W) by: a U-Net's 2^(levels − 1), a DiT's patch
+    assert t % mt == 0 and h % mh == 0 and w % mw == 0

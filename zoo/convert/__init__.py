@@ -11,6 +11,8 @@ from . import (
     unet3d,  # noqa: F401, E402  (registers the UNet3DConditionModel converter)
     vae_image,  # noqa: F401, E402  (registers the AutoencoderKL converter)
     vae_temporal,  # noqa: F401, E402  (registers the AutoencoderKLTemporalDecoder converter)
+    vae_wan,  # noqa: F401, E402  (registers the AutoencoderKLWan converter)
+    wan_transformer,  # noqa: F401, E402  (registers the WanTransformer3DModel converter)
 )
 from .common import CONVERTERS, RenameTable, from_diffusers, register_converter, rename_state_dict
 

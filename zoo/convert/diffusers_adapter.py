@@ -1,4 +1,5 @@
-"""Call-convention adapters between diffusers' video U-Nets and ours, both ways (weights are untouched).
+"""Call-convention adapters between diffusers' video nets (U-Nets, the Wan transformer) and ours, both ways (weights
+are untouched).
 
 * ``DiffusersUNet(ours, config)`` (or ``DiffusersUNet.from_diffusers(unet)``): our converted net speaking diffusers'
   UNet convention, so it can replace ``pipe.unet`` of a diffusers pipeline unchanged::
@@ -8,19 +9,34 @@
   ``forward(sample, timestep, encoder_hidden_states, added_time_ids=None, return_dict=True)`` -> ``.sample``, and
   the attributes the pipelines read: ``config`` (the diffusers config, frozen), ``dtype``, ``device``,
   ``add_embedding.linear_1`` / ``time_embedding.linear_{1,2}`` (views of our ``embed.*.mlp.fc{1,2}``).
-* ``ZooUNet(unet)``: a diffusers UNet speaking our convention ``model(x, t, *, context=None, added_cond=None)`` with
-  ``x`` of shape ``(B, C, T, H, W)``, so ``zoo.create_pipeline(name, preset, model=ZooUNet(unet))`` drives it.
+* ``DiffusersTransformer(ours, config)`` (or ``.from_diffusers(transformer)``): the same for a transformer, as
+  ``pipe.transformer`` (and ``pipe.transformer_2``) of ``WanPipeline`` / ``WanImageToVideoPipeline``::
 
-The one convention difference per class (``LAYOUTS``): ``UNetSpatioTemporalConditionModel`` (SVD) takes ``sample`` as
-``(B, T, C, H, W)``, ours ``(B, C, T, H, W)``: ``x = einops.rearrange(sample, "b t c h w -> b c t h w")`` (and back
-for the output); ``UNet3DConditionModel`` (ModelScope) takes ``(B, C, T, H, W)`` as we do. Keywords:
-``encoder_hidden_states`` (B, L, D) <-> ``context``; ``added_time_ids`` (B, 3) <-> ``added_cond``; ``timestep``
-(a scalar or (B,)) is broadcast to ``(B,)`` as diffusers' U-Nets do. Diffusers-only keywords we have no mechanism
-for (``cross_attention_kwargs``, ``down_block_additional_residuals``, ...) are refused when not None, never dropped.
+      pipe.transformer = DiffusersTransformer.from_diffusers(pipe.transformer)
+
+  ``forward(hidden_states, timestep, encoder_hidden_states, encoder_hidden_states_image=None, return_dict=True,
+  attention_kwargs=None)`` -> ``.sample``; ``config``, ``dtype``, ``device`` and ``cache_context`` (diffusers'
+  ``CacheMixin`` hook the Wan pipelines enter around each call; the adapted model caches nothing).
+* ``ZooModel(net)`` (``ZooUNet`` is the same class): a diffusers net speaking our convention ``model(x, t, **cond)``
+  with ``x`` of shape ``(B, C, T, H, W)`` and the keywords of ``supported_cond``, so ``zoo.create_pipeline(name,
+  preset, model=ZooModel(net, time_scale=...))`` drives it.
+
+What differs per diffusers class is data (``CONVENTIONS``): the ``sample`` layout (``UNetSpatioTemporalConditionModel``,
+SVD, takes ``(B, T, C, H, W)``: ``x = einops.rearrange(sample, "b t c h w -> b c t h w")`` and back for the output;
+``UNet3DConditionModel`` and ``WanTransformer3DModel`` take ``(B, C, T, H, W)`` as we do), the name of that argument
+(``sample`` / ``hidden_states``), the keyword pairs (``encoder_hidden_states`` (B, L, D) <-> ``context``;
+``added_time_ids`` (B, 3) <-> ``added_cond``; ``encoder_hidden_states_image`` (B, 257, 1280) <-> ``image_context``)
+and whether ``timestep`` may be per token (Wan 2.2 TI2V: ``(B, N)``). ``timestep`` (a scalar, ``(B,)`` or per token)
+is broadcast to ``(B,)`` as diffusers does, and divided by our net's ``time_scale`` (``components.config_of``; 1 for
+the converted U-Nets, which take diffusers' timesteps; a Wan recipe's 1000 makes t = σ ∈ [0, 1]); ``ZooModel``
+multiplies by its ``time_scale`` argument. Diffusers-only keywords we have no mechanism for
+(``cross_attention_kwargs``, ``down_block_additional_residuals``, a non-empty ``attention_kwargs``, ...) are refused
+when given, never dropped.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -33,11 +49,31 @@ from torch import Tensor, nn
 from .common import from_diffusers
 
 
-__all__ = ["LAYOUTS", "DiffusersUNet", "UNetOutput", "ZooUNet"]
+__all__ = ["CONVENTIONS", "LAYOUTS", "Convention", "DiffusersModel", "DiffusersTransformer", "DiffusersUNet",
+           "UNetOutput", "ZooModel", "ZooUNet"]
 
-# diffusers class -> its ``sample`` layout (ours is always "b c t h w")
-LAYOUTS = {"UNetSpatioTemporalConditionModel": "b t c h w", "UNet3DConditionModel": "b c t h w"}
 OURS = "b c t h w"
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How a diffusers class is called: its ``sample`` layout, the name of that argument, its conditioning keywords
+    -> ours, and whether its ``timestep`` may be per token ``(B, N)``."""
+
+    layout: str
+    sample: str
+    keywords: tuple[tuple[str, str], ...]
+    per_token_time: bool = False
+
+
+_UNET_KEYWORDS = (("encoder_hidden_states", "context"), ("added_time_ids", "added_cond"))
+CONVENTIONS = {
+    "UNetSpatioTemporalConditionModel": Convention("b t c h w", "sample", _UNET_KEYWORDS),
+    "UNet3DConditionModel": Convention("b c t h w", "sample", _UNET_KEYWORDS),
+    "WanTransformer3DModel": Convention("b c t h w", "hidden_states", (
+        ("encoder_hidden_states", "context"), ("encoder_hidden_states_image", "image_context")), per_token_time=True),
+}
+LAYOUTS = {name: c.layout for name, c in CONVENTIONS.items()}  # diffusers class -> its ``sample`` layout
 
 
 @dataclass
@@ -65,20 +101,35 @@ class FrozenConfig(dict):
     __setitem__ = __delitem__ = update = pop = setdefault = clear = popitem = _refuse
 
 
-def _layout(class_name: str) -> str:
-    if class_name not in LAYOUTS:
-        raise ValueError(f"class_name must be one of {sorted(LAYOUTS)}, got {class_name!r}")
-    return LAYOUTS[class_name]
+def _convention(class_name: str | None, allowed=CONVENTIONS) -> Convention:
+    if class_name not in allowed:
+        raise ValueError(f"class_name must be one of {sorted(allowed)}, got {class_name!r}")
+    return allowed[class_name]
 
 
-def _timesteps(timestep, batch: int, device: torch.device) -> Tensor:
-    """diffusers' broadcast: a number or a 0-d / (B,) tensor -> (B,)."""
+def _timesteps(timestep, batch: int, device: torch.device, per_token: bool = False) -> Tensor:
+    """diffusers' broadcast: a number or a 0-d / (B,) tensor -> (B,); with ``per_token``, a (B, N) tensor is kept
+    (one row of equal times -> (B,))."""
     t = timestep if isinstance(timestep, Tensor) else torch.tensor(timestep, device=device)
     if t.ndim == 0:
         t = t[None]
+    if per_token and t.ndim == 2 and t.shape[0] in (1, batch):
+        t = t.to(device).expand(batch, -1)
+        return t[:, 0] if bool((t == t[:, :1]).all()) else t  # Wan 2.2 T2V: every token at one time
     if t.ndim != 1 or t.shape[0] not in (1, batch):
-        raise ValueError(f"timestep must be a number or a tensor of shape () or ({batch},), got {tuple(t.shape)}")
+        shapes = f"() or ({batch},)" + (f" or ({batch}, N)" if per_token else "")
+        raise ValueError(f"timestep must be a number or a tensor of shape {shapes}, got {tuple(t.shape)}")
     return t.to(device).expand(batch)
+
+
+def _time_scale(model: nn.Module) -> float:
+    """Our net's ``time_scale`` (what multiplies its ``t`` into diffusers' timestep); 1 when it records none."""
+    import components
+
+    try:
+        return float(components.config_of(model).get("time_scale", 1.0))
+    except (TypeError, ValueError):  # not registry-built
+        return 1.0
 
 
 def _refuse_extras(where: str, extras: dict) -> None:
@@ -88,24 +139,29 @@ def _refuse_extras(where: str, extras: dict) -> None:
                          "out")
 
 
-class DiffusersUNet(nn.Module):
-    """Our converted video U-Net ``model(x (B C T H W), t, context=, added_cond=)`` in diffusers' UNet convention.
+class DiffusersModel(nn.Module):
+    """Our converted video net ``model(x (B C T H W), t, **cond)`` in a diffusers class's convention (the shared
+    mechanism of ``DiffusersUNet`` and ``DiffusersTransformer``; ``CONVENTIONS``).
 
-    ``config``: the diffusers model's config (its ``class_name`` or ``_class_name`` field, or the ``class_name``
-    argument, selects the ``sample`` layout); it is copied and frozen.
+    ``config``: the diffusers model's config (its ``_class_name`` field, or the ``class_name`` argument, selects the
+    convention); it is copied and frozen.
     """
+
+    classes: tuple[str, ...] = tuple(CONVENTIONS)  # the diffusers classes a subclass stands in for
 
     def __init__(self, model: nn.Module, config: Mapping, *, class_name: str | None = None) -> None:
         super().__init__()
         class_name = class_name or config.get("_class_name")
-        self.layout = _layout(class_name)
+        self.convention = _convention(class_name, {k: CONVENTIONS[k] for k in self.classes if k in CONVENTIONS})
+        self.layout = self.convention.layout
         self.model = model
+        self.time_scale = _time_scale(model)
         self.config = FrozenConfig({**dict(config), "_class_name": class_name})
 
     @classmethod
-    def from_diffusers(cls, unet: nn.Module) -> DiffusersUNet:
-        """Convert ``unet`` through ``zoo.from_diffusers`` and adapt the result (same device, dtype, eval mode)."""
-        return cls(from_diffusers(unet), unet.config, class_name=type(unet).__name__)
+    def from_diffusers(cls, net: nn.Module):
+        """Convert ``net`` through ``zoo.from_diffusers`` and adapt the result (same device, dtype, eval mode)."""
+        return cls(from_diffusers(net), net.config, class_name=type(net).__name__)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -114,6 +170,24 @@ class DiffusersUNet(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    def _run(self, sample: Tensor, timestep, keywords: dict, return_dict: bool) -> UNetOutput | tuple:
+        """The call: ``sample`` in the class's layout, diffusers' keywords; the prediction in the same layout."""
+        if sample.ndim != 5:
+            raise ValueError(f"{self.convention.sample} must be 5-D ({self.layout}), got shape {tuple(sample.shape)}")
+        x = einops.rearrange(sample, f"{self.layout} -> {OURS}")
+        cond = {ours: keywords[theirs] for theirs, ours in self.convention.keywords if keywords.get(theirs) is not None}
+        t = _timesteps(timestep, x.shape[0], x.device, self.convention.per_token_time)
+        out = self.model(x, t / self.time_scale if self.time_scale != 1 else t, **cond)
+        out = einops.rearrange(out, f"{OURS} -> {self.layout}")
+        return UNetOutput(out) if return_dict else (out,)
+
+
+class DiffusersUNet(DiffusersModel):
+    """Our converted video U-Net in diffusers' UNet convention (``UNetSpatioTemporalConditionModel``,
+    ``UNet3DConditionModel``)."""
+
+    classes = ("UNetSpatioTemporalConditionModel", "UNet3DConditionModel")
 
     def _mlp(self, which: str) -> SimpleNamespace:
         mlp = getattr(getattr(getattr(self.model, "embed", None), which, None), "mlp", None)
@@ -135,36 +209,62 @@ class DiffusersUNet(nn.Module):
         """``sample`` in the diffusers class's layout (``(B, T, C, H, W)`` for SVD, ``(B, C, T, H, W)`` for UNet3D);
         returns the prediction in the same layout, as ``UNetOutput`` or a 1-tuple (``return_dict=False``)."""
         _refuse_extras(f"{type(self).__name__}.forward", extras)
-        if sample.ndim != 5:
-            raise ValueError(f"sample must be 5-D ({self.layout}), got shape {tuple(sample.shape)}")
-        x = einops.rearrange(sample, f"{self.layout} -> {OURS}")
-        cond = {}
-        if encoder_hidden_states is not None:
-            cond["context"] = encoder_hidden_states
-        if added_time_ids is not None:
-            cond["added_cond"] = added_time_ids
-        out = self.model(x, _timesteps(timestep, x.shape[0], x.device), **cond)
-        out = einops.rearrange(out, f"{OURS} -> {self.layout}")
-        return UNetOutput(out) if return_dict else (out,)
+        return self._run(sample, timestep, dict(encoder_hidden_states=encoder_hidden_states,
+                                                added_time_ids=added_time_ids), return_dict)
 
 
-class ZooUNet(nn.Module):
-    """A diffusers video U-Net in our convention: ``forward(x (B, C, T, H, W), t, *, context=None,
-    added_cond=None) -> (B, C_out, T, H, W)``; ``out_channels`` / ``in_channels`` from its config."""
+class DiffusersTransformer(DiffusersModel):
+    """Our converted Wan transformer (``net/wan_transformer``) as diffusers' ``WanTransformer3DModel``."""
 
-    def __init__(self, unet: nn.Module) -> None:
+    classes = ("WanTransformer3DModel",)
+
+    def cache_context(self, name: str, **kwargs) -> contextlib.AbstractContextManager:
+        """diffusers' ``CacheMixin.cache_context`` (entered around each call by the Wan pipelines): nothing to cache."""
+        return contextlib.nullcontext()
+
+    def forward(self, hidden_states: Tensor, timestep, encoder_hidden_states: Tensor | None = None,
+                encoder_hidden_states_image: Tensor | None = None, return_dict: bool = True,
+                attention_kwargs: dict | None = None, **extras) -> UNetOutput | tuple:
+        """``hidden_states`` ``(B, C, T, H, W)``, ``timestep`` diffusers' (0…1000; ``(B,)`` or per token ``(B, N)``),
+        text tokens ``(B, L, D)``, CLIP tokens ``(B, 257, 1280)`` (I2V) -> the velocity ``(B, C_out, T, H, W)``."""
+        _refuse_extras(f"{type(self).__name__}.forward", {**extras, "attention_kwargs": attention_kwargs or None})
+        return self._run(hidden_states, timestep, dict(encoder_hidden_states=encoder_hidden_states,
+                                                       encoder_hidden_states_image=encoder_hidden_states_image),
+                         return_dict)
+
+
+class ZooModel(nn.Module):
+    """A diffusers video net (a class of ``CONVENTIONS``) in our convention: ``forward(x (B, C, T, H, W), t, **cond)
+    -> (B, C_out, T, H, W)`` with ``cond`` among ``supported_cond``; ``in_channels`` / ``out_channels`` from its
+    config. ``time_scale``: diffusers' timestep = ``time_scale · t`` (1 for the U-Net recipes, whose t are diffusers'
+    timesteps; the Wan recipes' net time_scale, 1000, for t ∈ [0, 1])."""
+
+    def __init__(self, net: nn.Module, *, time_scale: float = 1.0) -> None:
         super().__init__()
-        self.layout = _layout(type(unet).__name__)
-        self.unet = unet
-        self.in_channels, self.out_channels = unet.config.in_channels, unet.config.out_channels
+        self.convention = _convention(type(net).__name__)
+        self.layout = self.convention.layout
+        self.net, self.time_scale = net, float(time_scale)
+        self.in_channels, self.out_channels = net.config.in_channels, net.config.out_channels
+        self.supported_cond = tuple(ours for _, ours in self.convention.keywords)
 
-    def forward(self, x: Tensor, t: Tensor, *, context: Tensor | None = None, added_cond: Tensor | None = None,
-                **extras) -> Tensor:
-        _refuse_extras(f"{type(self).__name__}.forward", extras)
+    @property
+    def unet(self) -> nn.Module:
+        """The adapted net (the name ``ZooUNet`` users know)."""
+        return self.net
+
+    def forward(self, x: Tensor, t: Tensor, **cond) -> Tensor:
+        unknown = {k: v for k, v in cond.items() if k not in self.supported_cond}
+        _refuse_extras(f"{type(self).__name__}.forward", unknown)
         if x.ndim != 5:
             raise ValueError(f"x must be 5-D (B, C, T, H, W), got shape {tuple(x.shape)}")
-        kwargs = {"added_time_ids": added_cond} if added_cond is not None else {}
+        keywords = {theirs: cond[ours] for theirs, ours in self.convention.keywords if cond.get(ours) is not None}
+        if "encoder_hidden_states" not in keywords:  # diffusers' nets take it positionally (None: unconditional)
+            keywords["encoder_hidden_states"] = None
+        t = _timesteps(t, x.shape[0], x.device, self.convention.per_token_time)
         sample = einops.rearrange(x, f"{OURS} -> {self.layout}")
-        out = self.unet(sample, _timesteps(t, x.shape[0], x.device), encoder_hidden_states=context,
-                        return_dict=False, **kwargs)[0]
+        out = self.net(sample, t * self.time_scale if self.time_scale != 1 else t, return_dict=False,
+                       **keywords)[0]
         return einops.rearrange(out, f"{self.layout} -> {OURS}")
+
+
+ZooUNet = ZooModel  # the name of the U-Net release

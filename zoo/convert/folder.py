@@ -6,12 +6,21 @@ recipe's parts, for ``python -m zoo sample NAME --weights DIR`` and ``Pipeline.u
     pipe.use_parts(parts)                                   # VAE, text encoder + tokenizer / image encoder
     video = pipe(prompt="a panda eating bamboo", decode=True)
 
-The folder holds one subfolder per component (``model_index.json`` beside them names their classes): ``unet/``
-(diffusers ``config.json`` + safetensors; converted by ``zoo.from_diffusers``), ``vae/`` (``AutoencoderKL`` or
-``AutoencoderKLTemporalDecoder``, converted), ``text_encoder/`` + ``tokenizer/`` or ``image_encoder/`` (transformers
-models, used as they are), and for ControlVideo ``controlnet/`` (a ``ControlNetModel``, converted). Which ones a
-recipe needs follows from its declarations (``NETS`` for the net, ``Recipe.autoencoder``, ``Recipe.encoders``); a
-missing one is a ValueError naming the folder, the component and the classes the recipe expects.
+The folder holds one subfolder per component (``model_index.json`` beside them names their classes): ``unet/`` or
+``transformer/`` (diffusers ``config.json`` + safetensors; converted by ``zoo.from_diffusers``; Wan 2.2 A14B's
+low-noise expert in ``transformer_2/``), ``vae/`` (``AutoencoderKL``, ``AutoencoderKLTemporalDecoder`` or
+``AutoencoderKLWan``, converted), ``text_encoder/`` + ``tokenizer/`` or ``image_encoder/`` (transformers models, used as
+they are; Wan I2V's ``CLIPVisionModel`` runs without its last block, ``conditioning/wan_image``), and for
+ControlVideo ``controlnet/`` (a ``ControlNetModel``, converted). Which ones a recipe needs follows from its
+declarations (``NETS`` for the net, ``Recipe.autoencoder``, ``Recipe.encoders``); a missing one is a ValueError naming
+the folder, the component and the classes the recipe expects.
+
+Wan: the net's ``time_scale`` is the preset's (diffusers' transformer takes 1000·σ; a recipe feeding t = σ builds it
+with 1000: the same weights); an A14B folder's ``transformer/`` (t ≥ boundary) and ``transformer_2/`` become the
+``high_noise`` and ``low_noise`` experts of the recipe's ``net/noise_experts`` (one ``model``; the boundary is the
+preset's, checked against the folder's ``boundary_ratio``); the VAE's ``latents_mean`` / ``latents_std`` come back as
+``latent_normalization`` (the pipeline's latent space); the I2V folder's ``image_processor/`` must be CLIP's
+preprocessing at the image encoder's size (what ``conditioning/wan_image`` does in torch).
 
 Sizes come from the folder's configs; the preset gives the sampling defaults and the sample shape, so the net's
 interface (input / output channels, ``context_dim``, ``added_cond_dim``, control maps) must be the preset's, else a
@@ -23,6 +32,7 @@ weight must land (no unexpected or mis-shaped key), and the recipe's additions k
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import warnings
 from pathlib import Path
@@ -36,6 +46,7 @@ __all__ = ["NETS", "load_pretrained_folder", "needed_components"]
 
 _SVD = {"unet": "UNetSpatioTemporalConditionModel"}
 _SD = {"unet": "UNet2DConditionModel"}
+_WAN = {"transformer": "WanTransformer3DModel"}
 # recipe -> the folder's net components (subfolder -> diffusers class), and whether the recipe inflates them
 NETS: dict[str, tuple[dict[str, str], bool]] = {
     "svd": (_SVD, False), "svd_xt": (_SVD, False),
@@ -43,17 +54,28 @@ NETS: dict[str, tuple[dict[str, str], bool]] = {
     "stable_diffusion": (_SD, False),
     "tune_a_video": (_SD, True), "text2video_zero": (_SD, True),
     "controlvideo": ({**_SD, "controlnet": "ControlNetModel"}, True),
+    "wan2_1_t2v_1_3b": (_WAN, False), "wan2_1_t2v_14b": (_WAN, False), "wan2_1_i2v_14b": (_WAN, False),
+    "wan2_2_ti2v_5b": (_WAN, False),
+    "wan2_2_t2v_a14b": ({**_WAN, "transformer_2": "WanTransformer3DModel"}, False),  # high-, then low-noise expert
 }
+# the recipe's autoencoder net -> the diffusers VAE classes it converts from (net/video_autoencoder: by its
+# ``temporal_decoder`` keyword)
+_AUTOENCODERS = {"net/wan_vae": ("AutoencoderKLWan",)}
+# preset keywords that are conventions of the recipe, not of the weights: the preset's value replaces the folder's
+_CONVENTIONS = ("time_scale",)
 # the unit slots an inflating recipe puts into SD's net (no sizes: those come from the folder)
 _SLOTS = ("res_block", "res_block_kwargs", "spatial_block", "spatial_block_kwargs", "temporal_block",
           "temporal_block_kwargs", "stem_block", "stem_block_kwargs")
 # conditioning encoder -> the transformers parts it takes from the folder (subfolder -> accepted classes)
 _ENCODER_PARTS = {
-    "conditioning/text": {"text_encoder": ("CLIPTextModel", "T5EncoderModel"), "tokenizer": ("a tokenizer",)},
+    "conditioning/text": {"text_encoder": ("CLIPTextModel", "T5EncoderModel", "UMT5EncoderModel"),
+                          "tokenizer": ("a tokenizer",)},
+    "conditioning/wan_image": {"image_encoder": ("CLIPVisionModel",)},
     "conditioning/svd_image": {"image_encoder": ("CLIPVisionModelWithProjection",)},
     "conditioning/image_embedding": {"image_encoder": ("CLIPVisionModelWithProjection",)},
 }
-_INTERFACE = ("in_channels", "out_channels", "context_dim", "added_cond_dim", "control_channels")
+_INTERFACE = ("in_channels", "out_channels", "context_dim", "added_cond_dim", "control_channels", "image_context_dim")
+_ALWAYS = ("context_dim", "added_cond_dim", "image_context_dim")  # compared even when the preset leaves them out
 
 
 def needed_components(name: str) -> dict[str, tuple[str, ...]]:
@@ -66,8 +88,10 @@ def needed_components(name: str) -> dict[str, tuple[str, ...]]:
                          f"counterpart we convert); weights folders load for: {', '.join(sorted(NETS))}")
     needed = {sub: (cls,) for sub, cls in NETS[name][0].items()}
     if recipe.autoencoder is not None:
-        temporal = dict(recipe.autoencoder).get("temporal_decoder", True)
-        needed["vae"] = ("AutoencoderKLTemporalDecoder",) if temporal else ("AutoencoderKL",)
+        spec = recipe.autoencoder
+        temporal = spec.config.get("temporal_decoder", True)
+        needed["vae"] = _AUTOENCODERS.get(spec.net, ("AutoencoderKLTemporalDecoder",) if temporal
+                                          else ("AutoencoderKL",))
     for value in recipe.encoders.values():
         needed.update(_ENCODER_PARTS.get(value if isinstance(value, str) else value[0], {}))
     return needed
@@ -75,9 +99,9 @@ def needed_components(name: str) -> dict[str, tuple[str, ...]]:
 
 def load_pretrained_folder(name: str, directory: str | Path, preset: str | None = None) -> dict:
     """Recipe ``name``'s parts from a local diffusers-format folder: ``{"model": net, "autoencoder": vae,
-    "text_encoder": ..., "tokenizer": ..., "image_encoder": ...}`` (only the parts the recipe uses; ``model`` is
-    ``zoo.create_model``'s kind of net, the rest go to ``Pipeline.use_parts``). ``preset``: checked against the
-    net's interface (see the module docstring); None checks nothing."""
+    "latent_normalization": {...} (Wan), "text_encoder": ..., "tokenizer": ..., "image_encoder": ...}`` (only the
+    parts the recipe uses; ``model`` is ``zoo.create_model``'s kind of net, the rest go to ``Pipeline.use_parts``).
+    ``preset``: checked against the net's interface (see the module docstring); None checks nothing."""
     import zoo
 
     folder = Path(directory)
@@ -93,14 +117,20 @@ def load_pretrained_folder(name: str, directory: str | Path, preset: str | None 
     index = _model_index(folder)
     recipe = zoo.get_recipe(name)
     cfg = recipe.preset(preset).config if preset is not None else None
-    model = _net(name, folder, recipe.net, cfg)
+    model = _net(name, folder, recipe.net, cfg, index)
     parts = {"model": model}
     if "vae" in needed:
         parts["autoencoder"] = _converted(folder, "vae", needed["vae"])
         _check_latents(folder, name, preset, parts["autoencoder"], recipe)
+        vae_cfg = _config(folder, "vae")
+        if "AutoencoderKLWan" in needed["vae"]:  # Wan's per-channel latent statistics live in the VAE's config
+            parts["latent_normalization"] = dict(latents_mean=tuple(vae_cfg["latents_mean"]),
+                                                 latents_std=tuple(vae_cfg["latents_std"]))
     for sub in ("text_encoder", "image_encoder"):
         if sub in needed:
             parts[sub] = _transformers_model(folder, sub, needed[sub], index)
+    if "CLIPVisionModel" in needed.get("image_encoder", ()):
+        _check_clip_preprocessing(folder, parts["image_encoder"])
     if "tokenizer" in needed:
         parts["tokenizer"] = _tokenizer(folder, index)
     return parts
@@ -109,12 +139,14 @@ def load_pretrained_folder(name: str, directory: str | Path, preset: str | None 
 # ---------------------------------------------------------------------- the net
 
 
-def _net(name: str, folder: Path, key: str, preset_cfg: dict | None) -> nn.Module:
+def _net(name: str, folder: Path, key: str, preset_cfg: dict | None, index: dict) -> nn.Module:
     subfolders, inflate = NETS[name]
-    unet = _converted(folder, "unet", (subfolders["unet"],))
+    main = next(iter(subfolders))  # unet/ or transformer/
+    unet = _converted(folder, main, (subfolders[main],))
+    if key == "net/noise_experts":
+        return _experts(name, folder, unet, preset_cfg, index)
     if not inflate:
-        _check_interface(folder, name, _config_of(unet), preset_cfg)
-        return unet
+        return _with_conventions(folder, name, unet, preset_cfg)
     recipe_cfg = preset_cfg if preset_cfg is not None else _paper_config(name)
     cfg = {**_config_of(unet), **{k: recipe_cfg[k] for k in _SLOTS if k in recipe_cfg}}
     state = unet.state_dict()
@@ -143,6 +175,56 @@ def _net(name: str, folder: Path, key: str, preset_cfg: dict | None) -> nn.Modul
     return model.eval()
 
 
+def _with_conventions(folder: Path, name: str, net: nn.Module, preset_cfg: dict | None, *,
+                      conventions: dict | None = None) -> nn.Module:
+    """The converted ``net`` after the interface check (against ``preset_cfg``; None: none), rebuilt with the
+    conventions (``_CONVENTIONS``: ``time_scale``) of ``conventions`` (default ``preset_cfg``) where they differ
+    from the converter's; the weights are the same tensors."""
+    full = components.config_of(net)
+    _check_interface(folder, name, full, preset_cfg)
+    conventions = preset_cfg if conventions is None else conventions
+    own = {k: conventions[k] for k in _CONVENTIONS if conventions is not None and k in conventions}
+    if all(full.get(k) == v for k, v in own.items()):
+        return net
+    key = full.pop("type")
+    return _adopt(components.build(key, **{**full, **own}, device="meta"), {"": net})
+
+
+def _experts(name: str, folder: Path, high: nn.Module, preset_cfg: dict | None, index: dict) -> nn.Module:
+    """Wan 2.2 A14B: ``transformer/`` (t ≥ boundary) and ``transformer_2/`` as the recipe's ``net/noise_experts``."""
+    cfg = preset_cfg if preset_cfg is not None else _paper_config(name)
+    net_cfg = dict(cfg["config"])
+    checked = net_cfg if preset_cfg is not None else None
+    high = _with_conventions(folder, name, high, checked, conventions=net_cfg)
+    low = _with_conventions(folder, name, _converted(folder, "transformer_2", (NETS[name][0]["transformer_2"],)),
+                            checked, conventions=net_cfg)
+    ratio = index.get("boundary_ratio")
+    if ratio is not None and abs(float(ratio) - float(cfg["boundary"])) > 1e-9:
+        raise ValueError(f"weights folder {folder}: model_index.json has boundary_ratio={ratio}, {name}'s preset "
+                         f"switches experts at boundary={cfg['boundary']}")
+    expert = components.config_of(high)
+    key = expert.pop("type")
+    if _config_of(low) != _config_of(high):
+        raise ValueError(f"weights folder {folder}: transformer_2/ must have transformer/'s config (two experts of "
+                         f"one architecture), got {_config_of(low)} vs {_config_of(high)}")
+    model = components.build("net/noise_experts", net=key, config=expert, boundary=cfg["boundary"], device="meta")
+    return _adopt(model, {"high_noise.": high, "low_noise.": low})
+
+
+def _adopt(model: nn.Module, sources: dict[str, nn.Module]) -> nn.Module:
+    """``model`` (built with ``device="meta"``) takes the tensors of ``sources`` (key prefix -> a module of the same
+    structure): their state strictly, and any non-persistent buffer it still has on meta. No copy."""
+    state = {f"{prefix}{k}": v for prefix, module in sources.items() for k, v in module.state_dict().items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    for prefix, module in sources.items():
+        for name, buffer in module.named_buffers():
+            parent, _, attr = f"{prefix}{name}".rpartition(".")
+            owner = model.get_submodule(parent)
+            if getattr(owner, attr).is_meta:
+                setattr(owner, attr, buffer)
+    return model.eval()
+
+
 def _config_of(module: nn.Module) -> dict:
     """The constructor keywords a converter built ``module`` with: ``config_of`` less its registry ``type`` and the
     keywords at their defaults (so a net built around it, e.g. ``net/controlled_unet``, sees only real choices)."""
@@ -165,7 +247,7 @@ def _check_interface(folder: Path, name: str, cfg: dict, preset_cfg: dict | None
     if preset_cfg is None:
         return
     # a size the preset leaves at its default is not compared, but conditioning the preset's net lacks is
-    compared = [k for k in _INTERFACE if k in preset_cfg or k in ("context_dim", "added_cond_dim")]
+    compared = [k for k in _INTERFACE if k in preset_cfg or k in _ALWAYS]
     bad = [f"{k}={preset_cfg.get(k)!r} (the folder's net has {cfg.get(k)!r})" for k in compared
            if (preset_cfg.get(k) or None) != (cfg.get(k) or None)]
     if "control_embedding_channels" in preset_cfg:
@@ -182,6 +264,27 @@ def _check_latents(folder: Path, name: str, preset: str | None, vae: nn.Module, 
     if preset is not None and vae.latent_channels != recipe.preset(preset).channels:
         raise ValueError(f"weights folder {folder}/vae: {name}/{preset} samples {recipe.preset(preset).channels} "
                          f"latent channels, the folder's VAE has {vae.latent_channels}")
+
+
+def _check_clip_preprocessing(folder: Path, image_encoder: nn.Module) -> None:
+    """The folder's ``image_processor/`` (if any) must be what ``conditioning/wan_image`` does in torch: CLIP's mean
+    and std, a centre crop to the image encoder's ``image_size``."""
+    from components.conditioning.clip_image import CLIP_MEAN, CLIP_STD
+
+    path = folder / "image_processor" / "preprocessor_config.json"
+    if not path.is_file():
+        return
+    cfg = json.loads(path.read_text())
+    size = image_encoder.config.image_size
+    crop = cfg.get("crop_size", size)
+    crop = crop.get("height", size) if isinstance(crop, dict) else crop
+    bad = [f"{k}={cfg.get(k)}" for k, want in (("image_mean", CLIP_MEAN), ("image_std", CLIP_STD))
+           if cfg.get(k) is not None and any(abs(a - b) > 1e-6 for a, b in zip(cfg[k], want))]
+    bad += [f"crop_size={crop}"] if crop != size else []
+    if bad:
+        raise ValueError(f"weights folder {folder}/image_processor: {', '.join(bad)}; conditioning/wan_image "
+                         f"preprocesses as CLIP does (mean {CLIP_MEAN}, std {CLIP_STD}, a centre crop to the image "
+                         f"encoder's image_size {size})")
 
 
 # ---------------------------------------------------------------------- loading one component
@@ -218,11 +321,35 @@ def _from_pretrained(library, folder: Path, sub: str, cls: str | None, classes: 
     ``classes``; a ValueError naming the folder, the subfolder and what it holds otherwise."""
     if cls not in classes:
         raise ValueError(f"weights folder {folder}: {sub}/ holds a {cls}, the recipe expects {' or '.join(classes)}")
+    loader = getattr(library, cls)
     try:
-        model = getattr(library, cls).from_pretrained(folder / sub, local_files_only=True, use_safetensors=True)
-    except (OSError, ValueError) as err:
+        if library.__name__ == "diffusers" and getattr(loader, "_keep_in_fp32_modules", None) and \
+                importlib.util.find_spec("accelerate") is None:
+            model = _without_accelerate(loader, folder / sub)
+        else:
+            model = loader.from_pretrained(folder / sub, local_files_only=True, use_safetensors=True)
+    except (OSError, ValueError, RuntimeError) as err:
         raise ValueError(f"weights folder {folder}: could not load {sub}/ as {cls} ({err})") from None
     return model.eval()
+
+
+def _without_accelerate(loader, path: Path) -> nn.Module:
+    """A diffusers model with ``_keep_in_fp32_modules`` (Wan's transformer), whose ``from_pretrained`` needs
+    ``accelerate``: built from its config (random, then replaced) and loaded strictly from its safetensors file or
+    shards (``*.safetensors.index.json``), each tensor in its stored dtype."""
+    from safetensors.torch import load_file
+
+    shards = sorted(path.glob("*.safetensors.index.json"))
+    if shards:
+        files = sorted(set(json.loads(shards[0].read_text())["weight_map"].values()))
+    else:
+        files = [p.name for p in sorted(path.glob("*.safetensors")) if ".fp16." not in p.name][:1]
+    if not files:
+        raise ValueError("no *.safetensors weights there")
+    model = loader.from_config(loader.load_config(path))
+    state = {k: v for f in files for k, v in load_file(str(path / f)).items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    return model
 
 
 def _transformers_class(folder: Path, sub: str, index: dict) -> str | None:

@@ -21,4 +21,5 @@ from . import (  # noqa: F401  (each module registers its recipes on import)
     tune_a_video,
     vdm,
     video_ldm,
+    wan,
 )

@@ -4,7 +4,8 @@
 
 Sizes follow the tiny presets' interfaces (``context_dim``, latent channels, control maps) and the converters'
 constraints: SVD's temporal-decoder VAE has ``layers_per_block=2`` (``vae_temporal.py``), SVD's CLIP image tower
-takes 16×16 inputs like ``conditioning/svd_image``'s tiny one. Everything else is ``tiny_pipelines``' components.
+takes 16×16 inputs like ``conditioning/svd_image``'s tiny one. Everything else is ``tiny_pipelines``' components; the
+Wan recipes' folders are ``tiny_wan``'s pipelines (their tiny presets are declared from those sizes).
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from pathlib import Path
 import torch
 
 from .tiny_pipelines import _VAE, T2V_SCHEDULER, _perturb, tiny_svd_pipeline, tiny_t2v_pipeline, write_tiny_clip_vocab
+from .tiny_wan import tiny_wan_pipeline
 
 
-__all__ = ["SD_UNET", "tiny_sd_pipeline", "tiny_weights_folder"]
+__all__ = ["SD_UNET", "WAN_VARIANTS", "tiny_sd_pipeline", "tiny_weights_folder"]
+
+# Wan recipe -> the tiny_wan pipeline variant its folder is (the 1.3B and 14B T2V differ only in size)
+WAN_VARIANTS = {"wan2_1_t2v_1_3b": "t2v", "wan2_1_t2v_14b": "t2v", "wan2_1_i2v_14b": "i2v", "wan2_2_ti2v_5b": "ti2v",
+                "wan2_2_t2v_a14b": "t2v_a14b"}
 
 # a two-level SD U-Net whose interface is zoo.recipes.stable_diffusion.SD_TINY's (context_dim 8, 4 latent channels)
 SD_UNET = dict(block_out_channels=(32, 64), layers_per_block=1, cross_attention_dim=8, attention_head_dim=2,
@@ -67,7 +73,8 @@ def _svd_folder_pipeline(seed: int):
 
 def tiny_weights_folder(name: str, directory, seed: int = 0) -> Path:
     """Write a random diffusers-format folder for recipe ``name`` (``svd``, ``svd_xt``, ``modelscope_t2v``,
-    ``stable_diffusion``, ``tune_a_video``, ``text2video_zero``, ``controlvideo``) into ``directory``; returns it."""
+    ``stable_diffusion``, ``tune_a_video``, ``text2video_zero``, ``controlvideo``, the Wan recipes of
+    ``WAN_VARIANTS``) into ``directory``; returns it."""
     directory = Path(directory)
     vocab = Path(tempfile.mkdtemp())  # the tokenizer's own files are saved into tokenizer/
     builders = {"svd": lambda: _svd_folder_pipeline(seed), "svd_xt": lambda: _svd_folder_pipeline(seed),
@@ -75,6 +82,7 @@ def tiny_weights_folder(name: str, directory, seed: int = 0) -> Path:
                 "controlvideo": lambda: tiny_sd_pipeline(vocab, seed, controlnet=True)}
     builders.update({n: (lambda: tiny_sd_pipeline(vocab, seed)) for n in ("stable_diffusion", "tune_a_video",
                                                                         "text2video_zero")})
+    builders.update({n: (lambda v=v: tiny_wan_pipeline(v, seed)) for n, v in WAN_VARIANTS.items()})
     if name not in builders:
         raise ValueError(f"name must be one of {sorted(builders)}, got {name!r}")
     try:
