@@ -10,6 +10,7 @@ from . import (  # noqa: F401  (registration)
     cross,
     cross_frame,
     fully_cross_frame,
+    joint,
     spacetime,
     sparse_causal,
     spatial,
@@ -38,6 +39,7 @@ from .configure import (
 from .cross import CrossAttention
 from .cross_frame import CrossFrameAttention
 from .fully_cross_frame import FullyCrossFrameAttention
+from .joint import JointAttention
 from .key_frames import KeyFrameAttention
 from .spacetime import SpacetimeAttention
 from .sparse_causal import SparseCausalAttention, sparse_causal_frames
@@ -50,6 +52,7 @@ __all__ = [
     "CrossAttention",
     "CrossFrameAttention",
     "FullyCrossFrameAttention",
+    "JointAttention",
     "KeyFrameAttention",
     "MultiHeadAttention",
     "SpacetimeAttention",

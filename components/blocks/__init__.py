@@ -3,6 +3,8 @@ adaLN-Zero block, the Video LDM / SVD alpha merge and Wan's causal VAE blocks (r
 
 from . import (  # noqa: F401  (registration)
     alpha_merge,
+    cogvideox,
+    cogvideox_vae_resnet,
     dit_adaln_zero,
     modelscope_resnet,
     modelscope_temporal_transformer,
@@ -21,6 +23,8 @@ from . import (  # noqa: F401  (registration)
     wan_vae_shortcut,
 )
 from .alpha_merge import AlphaMerge
+from .cogvideox import CogVideoXBlock, ExpertAdaLayerNorm
+from .cogvideox_vae_resnet import CogVideoXVAEResBlock
 from .dit_adaln_zero import DiTBlock
 from .resnet import ResnetBlock
 from .spatial_transformer import SpatialTransformer
@@ -38,7 +42,10 @@ from .wan_vae_shortcut import AvgDown3d, DupUp3d
 __all__ = [
     "AlphaMerge",
     "AvgDown3d",
+    "CogVideoXBlock",
+    "CogVideoXVAEResBlock",
     "DupUp3d",
+    "ExpertAdaLayerNorm",
     "DiTBlock",
     "ResnetBlock",
     "SpatialTransformer",

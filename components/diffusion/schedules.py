@@ -256,12 +256,21 @@ def rescale_zero_terminal_snr(alphas_cumprod: Tensor) -> Tensor:
 
 
 class DiscreteSchedule(NoiseSchedule):
-    """A DDPM table ᾱ_0..ᾱ_{N−1} as a continuous schedule (λ linear between t_i = i/(N−1))."""
+    """A DDPM table ᾱ_0..ᾱ_{N−1} as a continuous schedule (λ linear between t_i = i/(N−1)).
+
+    ``snr_shift_scale`` s divides every step's SNR by s before the optional zero-terminal-SNR rescale,
+    ᾱ ← ᾱ / (s + (1 − s) ᾱ) (CogVideoX: s = 3, noisier at every step for its larger latents [V-code: diffusers
+    scheduling_ddim_cogvideox.py ``snr_shift_scale``]); s = 1 leaves the table unchanged."""
 
     continuous = False
 
-    def __init__(self, alphas_cumprod: Tensor, zero_terminal_snr: bool = False) -> None:
+    def __init__(self, alphas_cumprod: Tensor, zero_terminal_snr: bool = False, snr_shift_scale: float = 1.0) -> None:
+        if not float(snr_shift_scale) > 0:
+            raise ValueError(f"{type(self).__name__}: snr_shift_scale must be > 0, got {snr_shift_scale}")
         abar = alphas_cumprod.double()
+        s = float(snr_shift_scale)
+        abar = abar / (s + (1 - s) * abar)
+        self.snr_shift_scale = s
         if zero_terminal_snr:
             abar = rescale_zero_terminal_snr(abar)
         self.num_train_timesteps = abar.numel()
@@ -356,10 +365,10 @@ class LinearSchedule(DiscreteSchedule):
     """DDPM's linear β schedule (1e-4 → 2e-2 over 1000 steps), ᾱ_i = Π(1 − β_j), optionally zero-terminal-SNR."""
 
     def __init__(self, beta_start: float = 1e-4, beta_end: float = 2e-2, num_train_timesteps: int = 1000,
-                 zero_terminal_snr: bool = False) -> None:
+                 zero_terminal_snr: bool = False, snr_shift_scale: float = 1.0) -> None:
         _check_betas("LinearSchedule", beta_start, beta_end, num_train_timesteps)
         betas = torch.linspace(beta_start, beta_end, int(num_train_timesteps), dtype=torch.float64)
-        super().__init__(torch.cumprod(1.0 - betas, 0), zero_terminal_snr)
+        super().__init__(torch.cumprod(1.0 - betas, 0), zero_terminal_snr, snr_shift_scale)
 
 
 @register("schedule", "scaled_linear", paper="Rombach et al. 2022 (Stable Diffusion)", tiny={},
@@ -368,7 +377,7 @@ class ScaledLinearSchedule(DiscreteSchedule):
     """Stable Diffusion's schedule: sqrt(β) linear from sqrt(0.00085) to sqrt(0.012) over 1000 steps."""
 
     def __init__(self, beta_start: float = 0.00085, beta_end: float = 0.012, num_train_timesteps: int = 1000,
-                 zero_terminal_snr: bool = False) -> None:
+                 zero_terminal_snr: bool = False, snr_shift_scale: float = 1.0) -> None:
         _check_betas("ScaledLinearSchedule", beta_start, beta_end, num_train_timesteps)
         betas = torch.linspace(beta_start**0.5, beta_end**0.5, int(num_train_timesteps), dtype=torch.float64) ** 2
-        super().__init__(torch.cumprod(1.0 - betas, 0), zero_terminal_snr)
+        super().__init__(torch.cumprod(1.0 - betas, 0), zero_terminal_snr, snr_shift_scale)

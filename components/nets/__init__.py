@@ -3,6 +3,8 @@
 
 from . import (  # noqa: F401  (registration)
            autoencoder,
+           cogvideox,
+           cogvideox_vae,
            control,
            dit,
            noise_experts,
@@ -10,6 +12,8 @@ from . import (  # noqa: F401  (registration)
            wan,
            wan_vae,
 )
+from .cogvideox import COGVIDEOX_SIZES, CogVideoXTransformer
+from .cogvideox_vae import CogVideoXVAE
 from .conditioning import ConditioningEmbedding
 from .control import ControlBranch, ControlledUNet
 from .dit import SpaceTimeDiT
@@ -18,5 +22,5 @@ from .wan import WAN_SIZES, WanTransformer
 from .wan_vae import WanCausalVAE
 
 
-__all__ = ["ConditioningEmbedding", "ControlBranch", "ControlledUNet", "SpaceTimeDiT", "SpaceTimeUNet", "WAN_SIZES",
+__all__ = ["COGVIDEOX_SIZES", "CogVideoXTransformer", "CogVideoXVAE", "ConditioningEmbedding", "ControlBranch", "ControlledUNet", "SpaceTimeDiT", "SpaceTimeUNet", "WAN_SIZES",
            "WanCausalVAE", "WanTransformer"]

@@ -45,19 +45,22 @@ class FinalAdaLN(nn.Module):
     ``(2, dim)`` table (init N(0, 1/dim)) and ``c`` the timestep embedding itself; the output Linear still starts at 0.
     Per-token ``c`` ``(B, N, dim)`` (Wan 2.2 TI2V) modulates each token with its own pair. ``upcast``: the norm and
     modulation in fp32 (diffusers' Wan ``norm_out`` is an ``FP32LayerNorm``), cast back before the Linear.
+    ``cond_dim`` (default ``dim``), ``affine`` and ``eps``: CogVideoX's ``norm_out`` modulates an affine LayerNorm
+    (eps 1e-5) from its 512-wide time embedding.
     """
 
-    def __init__(self, dim: int, out_dim: int, *, modulation: str = "adaln_zero", upcast: bool = False, device=None,
+    def __init__(self, dim: int, out_dim: int, *, modulation: str = "adaln_zero", upcast: bool = False,
+                 cond_dim: int | None = None, affine: bool = False, eps: float = 1e-6, device=None,
                  dtype=None) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         self.upcast = upcast
-        self.norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6, **factory)
+        self.norm = nn.LayerNorm(dim, elementwise_affine=affine, eps=eps, **factory)
         self.single = modulation == "adaln_single"
         if self.single:
             self.scale_shift_table = nn.Parameter(torch.randn(2, dim, **factory) * dim ** -0.5)
         else:
-            self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim, **factory))
+            self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim or dim, 2 * dim, **factory))
         self.linear = nn.Linear(dim, out_dim, **factory)
         for layer in (self.linear,) if self.single else (self.modulation[-1], self.linear):
             nn.init.zeros_(layer.weight)

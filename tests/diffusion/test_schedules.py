@@ -146,3 +146,22 @@ def test_continuous_schedule_rejects_discrete_spacing():
 def test_negative_sigma_is_rejected():
     with pytest.raises(ValueError, match="sigma must be non-negative"):
         components.build("schedule/linear").t_from_sigma(torch.tensor([-1.0]))
+
+
+def test_snr_shift_gives_cogvideox_schedulers_alpha_bar_table():
+    """CogVideoX's ᾱ ← ᾱ / (s + (1 − s) ᾱ) then the zero-terminal-SNR rescale: diffusers' table (fp32 there, float64
+    here: ≤ 1e-6 covers fp32 rounding of a cumulative product of 1000 terms); SNR divided by s before the rescale."""
+    from diffusers import CogVideoXDDIMScheduler
+
+    import components
+
+    ref = CogVideoXDDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                                 snr_shift_scale=3.0, rescale_betas_zero_snr=True, prediction_type="v_prediction")
+    ours = components.build("schedule/scaled_linear", zero_terminal_snr=True, snr_shift_scale=3.0)
+    torch.testing.assert_close(ours.alphas_cumprod.float(), ref.alphas_cumprod.float(), atol=1e-6, rtol=1e-5)
+    plain = components.build("schedule/scaled_linear")
+    shifted = components.build("schedule/scaled_linear", snr_shift_scale=3.0)
+    snr = lambda a: a / (1 - a)  # noqa: E731
+    torch.testing.assert_close(snr(shifted.alphas_cumprod), snr(plain.alphas_cumprod) / 3.0)
+    with pytest.raises(ValueError, match="snr_shift_scale must be > 0"):
+        components.build("schedule/scaled_linear", snr_shift_scale=0.0)

@@ -20,8 +20,10 @@ def _expected_frames_and_size(name: str) -> tuple[int, int]:
         return p.frames, p.height
     spec = recipe.autoencoder.for_preset("tiny")
     cfg = {**components.get_component(spec.net).tiny, **spec.config}
-    spatial = 2 ** (len(cfg["channel_mults"]) - 1) * cfg.get("patch_size", 1)  # one 2× up-sampling per level
-    temporal = 2 ** sum(map(bool, cfg.get("temporal_downsample", ())))  # a causal VAE: 1 + f_t (T − 1) frames
+    levels = len(cfg["channel_mults"] if "channel_mults" in cfg else cfg["block_channels"])  # Wan's / CogVideoX's
+    spatial = 2 ** (levels - 1) * cfg.get("patch_size", 1)  # one 2× up-sampling per level
+    # a causal VAE: 1 + f_t (T − 1) frames
+    temporal = cfg.get("temporal_factor") or 2 ** sum(map(bool, cfg.get("temporal_downsample", ())))
     return 1 + temporal * (p.frames - 1), p.height * spatial
 
 

@@ -6,6 +6,7 @@ The runtime that consumes them lives one level up: ``zoo.plan`` (resolve once), 
 """
 
 from . import (  # noqa: F401  (each module registers its recipes on import)
+    cogvideox,
     controlvideo,
     gen1,
     imagen_video,

@@ -85,33 +85,25 @@ _720P = "81 frames of 1280×720 (21 × 90×160 latents)"
 _TINY_NOTE = "CPU test size (= zoo/testing/tiny_wan.py's diffusers pipelines)"
 _TINY_PUBLISHED = Published(None, "[ours]", "CPU test size")
 
-register_recipe(Recipe(
-    name="wan2_1_t2v_1_3b",
-    paper="Wan Team 2025 (arXiv 2503.20314); Wan-Video/Wan2.1 wan/configs/wan_t2v_1_3B.py",
-    net="net/wan_transformer",
-    presets={
-        "paper": Preset(_net("wan2.1_t2v_1.3b"), 16, 21, 60, 104, _count(1_418_996_800, "12 heads × 128, 30 layers"),
-                        f"{_480P}; 32,760 tokens", sampling=dict(schedule_kwargs={"shift": 5.0})),
-        "tiny": Preset(_tiny(), 16, 3, 4, 4, _TINY_PUBLISHED, _TINY_NOTE, **_TINY_TEXT),
-    },
-    sampling=_sampling(50, 5.0, 5.0),
-    summary="text-to-video flow DiT, 1.3B: 3-D RoPE, RMS QK-norm, UMT5 cross-attention, over Wan's causal 3-D VAE",
-    conditioning=("context",), encoders=_TEXT, autoencoder=WAN21,
-))
+def _wan21_t2v(name: str, config_file: str, paper: Preset, summary: str) -> None:
+    """A Wan 2.1 text-to-video recipe: the same design at each size."""
+    register_recipe(Recipe(
+        name=name, paper=f"Wan Team 2025 (arXiv 2503.20314); Wan-Video/Wan2.1 wan/configs/{config_file}",
+        net="net/wan_transformer",
+        presets={"paper": paper, "tiny": Preset(_tiny(), 16, 3, 4, 4, _TINY_PUBLISHED, _TINY_NOTE, **_TINY_TEXT)},
+        sampling=_sampling(50, 5.0, 5.0), summary=summary, conditioning=("context",), encoders=_TEXT,
+        autoencoder=WAN21,
+    ))
 
-register_recipe(Recipe(
-    name="wan2_1_t2v_14b",
-    paper="Wan Team 2025 (arXiv 2503.20314); Wan-Video/Wan2.1 wan/configs/wan_t2v_14B.py",
-    net="net/wan_transformer",
-    presets={
-        "paper": Preset(_net("wan2.1_t2v_14b"), 16, 21, 90, 160, _count(14_288_491_584, "40 heads × 128, 40 layers"),
-                        f"{_720P}; 75,600 tokens"),
-        "tiny": Preset(_tiny(), 16, 3, 4, 4, _TINY_PUBLISHED, _TINY_NOTE, **_TINY_TEXT),
-    },
-    sampling=_sampling(50, 5.0, 5.0),
-    summary="text-to-video flow DiT, 14B (Wan 2.1), same design as the 1.3B",
-    conditioning=("context",), encoders=_TEXT, autoencoder=WAN21,
-))
+
+_wan21_t2v("wan2_1_t2v_1_3b", "wan_t2v_1_3B.py",
+           Preset(_net("wan2.1_t2v_1.3b"), 16, 21, 60, 104, _count(1_418_996_800, "12 heads × 128, 30 layers"),
+                  f"{_480P}; 32,760 tokens"),
+           "text-to-video flow DiT, 1.3B: 3-D RoPE, RMS QK-norm, UMT5 cross-attention, over Wan's causal 3-D VAE")
+_wan21_t2v("wan2_1_t2v_14b", "wan_t2v_14B.py",
+           Preset(_net("wan2.1_t2v_14b"), 16, 21, 90, 160, _count(14_288_491_584, "40 heads × 128, 40 layers"),
+                  f"{_720P}; 75,600 tokens"),
+           "text-to-video flow DiT, 14B (Wan 2.1), same design as the 1.3B")
 
 register_recipe(Recipe(
     name="wan2_1_i2v_14b",
