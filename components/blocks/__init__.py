@@ -6,6 +6,10 @@ from . import (  # noqa: F401  (registration)
     cogvideox,
     cogvideox_vae_resnet,
     dit_adaln_zero,
+    hunyuan_video_dual,
+    hunyuan_video_single,
+    hunyuan_video_token_refiner,
+    hunyuan_video_vae_attention,
     modelscope_resnet,
     modelscope_temporal_transformer,
     resnet,
@@ -26,6 +30,10 @@ from .alpha_merge import AlphaMerge
 from .cogvideox import CogVideoXBlock, ExpertAdaLayerNorm
 from .cogvideox_vae_resnet import CogVideoXVAEResBlock
 from .dit_adaln_zero import DiTBlock
+from .hunyuan_video_dual import HunyuanVideoDualBlock
+from .hunyuan_video_single import HunyuanVideoSingleBlock
+from .hunyuan_video_token_refiner import HunyuanVideoTokenRefiner
+from .hunyuan_video_vae_attention import HunyuanVideoVAEAttention
 from .resnet import ResnetBlock
 from .spatial_transformer import SpatialTransformer
 from .spatiotemporal_transformer import SpatiotemporalTransformer
@@ -47,6 +55,10 @@ __all__ = [
     "DupUp3d",
     "ExpertAdaLayerNorm",
     "DiTBlock",
+    "HunyuanVideoDualBlock",
+    "HunyuanVideoSingleBlock",
+    "HunyuanVideoTokenRefiner",
+    "HunyuanVideoVAEAttention",
     "ResnetBlock",
     "SpatialTransformer",
     "SpatiotemporalTransformer",

@@ -83,10 +83,14 @@ class CogVideoXVAEResBlock(nn.Module):
         groups: GroupNorm groups (32); eps: its epsilon (1e-6).
         z_channels: the decoder's spatial norm on latents of this width (None: GroupNorm, the encoder's).
         dropout: between the convolutions (0).
+        space_pad_mode: the convolutions' spatial padding, ``"zeros"`` (CogVideoX) or ``"replicate"`` (HunyuanVideo's
+            VAE, otherwise this block [V-code: diffusers autoencoder_kl_hunyuan_video.py
+            ``HunyuanVideoResnetBlockCausal3D``]).
     """
 
     def __init__(self, in_channels: int, out_channels: int | None = None, *, groups: int = 32, eps: float = 1e-6,
-                 z_channels: int | None = None, dropout: float = 0.0, device=None, dtype=None) -> None:
+                 z_channels: int | None = None, dropout: float = 0.0, space_pad_mode: str = "zeros", device=None,
+                 dtype=None) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         out_channels = out_channels or in_channels
@@ -97,8 +101,9 @@ class CogVideoXVAEResBlock(nn.Module):
         else:
             self.norm1 = SpatialNorm3d(in_channels, z_channels, groups, **factory)
             self.norm2 = SpatialNorm3d(out_channels, z_channels, groups, **factory)
-        self.conv1 = CausalConv3d(in_channels, out_channels, 3, pad_mode="replicate", **factory)
-        self.conv2 = CausalConv3d(out_channels, out_channels, 3, pad_mode="replicate", **factory)
+        pad = dict(pad_mode="replicate", space_pad_mode=space_pad_mode)
+        self.conv1 = CausalConv3d(in_channels, out_channels, 3, **pad, **factory)
+        self.conv2 = CausalConv3d(out_channels, out_channels, 3, **pad, **factory)
         self.dropout = nn.Dropout(dropout)
         self.conv_shortcut = (nn.Conv3d(in_channels, out_channels, 1, **factory) if in_channels != out_channels
                               else None)

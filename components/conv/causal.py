@@ -46,29 +46,48 @@ class CausalConv3d(nn.Module):
         in_channels, out_channels: channels.
         kernel_size: ``k`` or ``(k_t, k_h, k_w)``; the spatial sizes must be odd ("same" padding), ``k_t`` any.
         pad_mode: ``"zeros"`` or ``"replicate"`` (repeat the first frame, as MAGVIT-v2 / CogVideoX do).
+        space_pad_mode: ``"zeros"`` or ``"replicate"`` (repeat the border pixels, HunyuanVideo's VAE
+            [V-code: diffusers autoencoder_kl_hunyuan_video.py ``HunyuanVideoCausalConv3d``]).
+        stride: ``s`` or ``(s_t, s_h, s_w)`` (HunyuanVideo's down-sampling convs: 2); a time stride > 1 is one-shot
+            only (no ``cache``).
         bias: additive bias.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int] = 3, *,
-                 pad_mode: str = "zeros", bias: bool = True, device=None, dtype=None) -> None:
+                 pad_mode: str = "zeros", space_pad_mode: str = "zeros", stride: int | Sequence[int] = 1,
+                 bias: bool = True, device=None, dtype=None) -> None:
         super().__init__()
         where = type(self).__name__
         kt, kh, kw = triple(kernel_size, "kernel_size", where=where)
         _, ph, pw = same_padding((1, kh, kw), where=where)
         if pad_mode not in _PAD_MODES:
             raise ValueError(f"{where}: pad_mode must be one of {_PAD_MODES}, got {pad_mode!r}")
+        if space_pad_mode not in _PAD_MODES:
+            raise ValueError(f"{where}: space_pad_mode must be one of {_PAD_MODES}, got {space_pad_mode!r}")
+        self.space_pad_mode, self.stride = space_pad_mode, triple(stride, "stride", where=where)
         self.in_channels, self.out_channels, self.pad_mode = in_channels, out_channels, pad_mode
         self.time_pad, self.space_pad = kt - 1, (pw, pw, ph, ph)
         # padding is explicit (F.pad) rather than the conv's: the time padding copies the input anyway, and CPU's
         # Conv3d kernel measured ~10 % faster on a pre-padded input (a tiny Wan VAE decode, benchmarks vs_diffusers)
-        self.conv = nn.Conv3d(in_channels, out_channels, (kt, kh, kw), bias=bias, device=device, dtype=dtype)
+        self.conv = nn.Conv3d(in_channels, out_channels, (kt, kh, kw), stride=self.stride, bias=bias, device=device,
+                              dtype=dtype)
 
     def forward(self, x: Tensor, cache: FeatureCache | None = None) -> Tensor:
         """``x`` ``(B, C_in, T, H, W)`` -> ``(B, C_out, T, H, W)``; with ``cache``, ``x`` is the next chunk of a clip
         (the frames before it come from the cache, which then keeps this chunk's last ``k_t − 1`` frames)."""
         check_video(x, channels=self.in_channels, where=type(self).__name__)
         past = None if cache is None else cache.get(self)
-        if past is None and self.pad_mode == "zeros":  # start of the clip: zeros in space and before frame 0
+        if cache is not None and self.stride[0] > 1:
+            raise ValueError(f"{type(self).__name__}: a time stride {self.stride[0]} > 1 is one-shot only: cache must "
+                             f"be None, got a FeatureCache")
+        if self.space_pad_mode == "replicate":  # border pixels repeated in space, then the time padding
+            x = F.pad(x, (*self.space_pad, 0, 0), mode="replicate")
+            if past is not None:
+                x = torch.cat([past, x], dim=2)
+            elif self.time_pad:
+                x = F.pad(x, (0, 0, 0, 0, self.time_pad, 0), mode="replicate" if self.pad_mode == "replicate" else
+                          "constant")
+        elif past is None and self.pad_mode == "zeros":  # start of the clip: zeros in space and before frame 0
             x = F.pad(x, (*self.space_pad, self.time_pad, 0))  # (w_l, w_r, h_top, h_bottom, t_front, t_back)
         elif past is None:  # replicate frame 0 (of the zero-padded frame)
             x = F.pad(F.pad(x, (*self.space_pad, 0, 0)), (0, 0, 0, 0, self.time_pad, 0), mode="replicate")

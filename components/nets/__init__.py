@@ -7,6 +7,8 @@ from . import (  # noqa: F401  (registration)
            cogvideox_vae,
            control,
            dit,
+           hunyuan_video,
+           hunyuan_video_vae,
            noise_experts,
            unet,
            wan,
@@ -17,10 +19,12 @@ from .cogvideox_vae import CogVideoXVAE
 from .conditioning import ConditioningEmbedding
 from .control import ControlBranch, ControlledUNet
 from .dit import SpaceTimeDiT
+from .hunyuan_video import HUNYUAN_VIDEO_SIZES, HunyuanVideoTransformer
+from .hunyuan_video_vae import HunyuanVideoVAE
 from .unet import SpaceTimeUNet
 from .wan import WAN_SIZES, WanTransformer
 from .wan_vae import WanCausalVAE
 
 
-__all__ = ["COGVIDEOX_SIZES", "CogVideoXTransformer", "CogVideoXVAE", "ConditioningEmbedding", "ControlBranch", "ControlledUNet", "SpaceTimeDiT", "SpaceTimeUNet", "WAN_SIZES",
+__all__ = ["COGVIDEOX_SIZES", "CogVideoXTransformer", "CogVideoXVAE", "ConditioningEmbedding", "ControlBranch", "ControlledUNet", "HUNYUAN_VIDEO_SIZES", "HunyuanVideoTransformer", "HunyuanVideoVAE", "SpaceTimeDiT", "SpaceTimeUNet", "WAN_SIZES",
            "WanCausalVAE", "WanTransformer"]

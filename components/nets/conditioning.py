@@ -20,7 +20,10 @@ from torch.utils.checkpoint import checkpoint
 from .. import registry
 
 
-COND_KEYWORDS = ("context", "concat", "added_cond", "class_labels", "frame_mask", "control", "image_context")
+# context_mask: (B, M) True for real text tokens (HunyuanVideo's prompt mask); guidance: a distilled guidance scale
+# the net embeds (HunyuanVideo's guidance embedding)
+COND_KEYWORDS = ("context", "concat", "added_cond", "class_labels", "frame_mask", "control", "image_context",
+                 "context_mask", "guidance")
 
 
 class ConditioningEmbedding(nn.Module):

@@ -7,10 +7,12 @@ diffusers class.
 from . import (
     cogvideox_transformer,  # noqa: F401, E402  (registers the CogVideoXTransformer3DModel converter)
     controlnet,  # noqa: F401, E402  (registers the ControlNetModel converter)
+    hunyuan_video_transformer,  # noqa: F401, E402  (registers the HunyuanVideoTransformer3DModel converter)
     svd,  # noqa: F401, E402  (registers the UNetSpatioTemporalConditionModel converter)
     unet2d,  # noqa: F401, E402  (registers the UNet2DConditionModel converter)
     unet3d,  # noqa: F401, E402  (registers the UNet3DConditionModel converter)
     vae_cogvideox,  # noqa: F401, E402  (registers the AutoencoderKLCogVideoX converter)
+    vae_hunyuan_video,  # noqa: F401, E402  (registers the AutoencoderKLHunyuanVideo converter)
     vae_image,  # noqa: F401, E402  (registers the AutoencoderKL converter)
     vae_temporal,  # noqa: F401, E402  (registers the AutoencoderKLTemporalDecoder converter)
     vae_wan,  # noqa: F401, E402  (registers the AutoencoderKLWan converter)

@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (each module registers its recipes on import)
     cogvideox,
     controlvideo,
     gen1,
+    hunyuan_video,
     imagen_video,
     latte,
     lumiere,
