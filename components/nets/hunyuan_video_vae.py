@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..attention.configure import configure_attention
 from ..blocks.cogvideox_vae_resnet import CogVideoXVAEResBlock
 from ..blocks.hunyuan_video_vae_attention import HunyuanVideoVAEAttention
 from ..checks import check_divisible, check_video
@@ -169,11 +170,13 @@ class HunyuanVideoVAE(nn.Module):
         groups: GroupNorm groups (32).
         temporal_factor: f_t (4): time halved on the log₂ f_t levels before the last.
         spatial_factor: space halved on the first log₂ of it levels (8; fewer levels give less).
+        attention_backend: pin this ``attention_backend/<name>`` on the mid-block attentions (None: ``"auto"``).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int | None = None, latent_channels: int = 16, *,
                  block_channels: Sequence[int] = (128, 256, 512, 512), layers_per_block: int = 2, groups: int = 32,
-                 temporal_factor: int = 4, spatial_factor: int = 8, device=None, dtype=None) -> None:
+                 temporal_factor: int = 4, spatial_factor: int = 8, attention_backend: str | None = None,
+                 device=None, dtype=None) -> None:
         super().__init__()
         where = type(self).__name__
         time_levels = int(math.log2(temporal_factor)) if temporal_factor > 0 else -1
@@ -192,6 +195,7 @@ class HunyuanVideoVAE(nn.Module):
                                            groups, strides, factory)
         self.quant_conv = nn.Conv3d(2 * latent_channels, 2 * latent_channels, 1, **factory)
         self.post_quant_conv = nn.Conv3d(latent_channels, latent_channels, 1, **factory)
+        configure_attention(self, attention_backend=attention_backend)
 
     def encode_moments(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Posterior mean and log-variance (clamped to [−30, 20]), each ``(B, z, 1 + (T − 1)/f_t, H/f, W/f)``."""
