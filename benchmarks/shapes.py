@@ -62,6 +62,17 @@ ATTENTION = {
                       Shape(1, 21, 30, 52, 1536, 128, extra=WAN_ATTENTION),
                       Shape(1, 21, 45, 80, 5120, 128, extra=WAN_ATTENTION)],
         "sparse_causal": [_attn(1, 24, 64, 320, 40)],
+        # sparse video attention at Wan 2.1 1.3B 480p (21×30×52 tokens) and HunyuanVideo 720p (129 frames, 1280×720:
+        # 33×45×80 = 118,800 tokens, 24 heads of 128) [V-code: Tencent/HunyuanVideo]; tiles dividing those grids
+        "sliding_tile": [Shape(1, 21, 30, 52, 1536, 128, extra={**WAN_ATTENTION, "tile": [3, 6, 4], "window": [3, 3, 3]}),
+                         Shape(1, 33, 45, 80, 3072, 128, extra={**WAN_ATTENTION, "tile": [3, 5, 8],
+                                                                 "window": [3, 3, 3]})],
+        "radial": [Shape(1, 21, 30, 52, 1536, 128, extra=WAN_ATTENTION),
+                   Shape(1, 33, 45, 80, 3072, 128, extra=WAN_ATTENTION)],
+        "sparse_videogen": [Shape(1, 21, 30, 52, 1536, 128, extra=WAN_ATTENTION),
+                            Shape(1, 33, 45, 80, 3072, 128, extra=WAN_ATTENTION)],
+        "video_sparse": [Shape(1, 21, 30, 52, 1536, 128, extra={**WAN_ATTENTION, "tile": [3, 6, 4]}),
+                         Shape(1, 33, 45, 80, 3072, 128, extra={**WAN_ATTENTION, "tile": [3, 5, 8]})],
         "cross_frame": [_attn(1, 24, 64, 320, 40)],
         "fully_cross_frame": [_attn(1, 24, 64, 320, 40)],
         "cross": [_attn(2, 16, 64, 320, 40, context_len=77, extra={"context_dim": 768})],
@@ -72,6 +83,14 @@ ATTENTION = {
         "temporal": [_attn(1, f, 8, 320, 40) for f in (8, 16, 25)],
         "spacetime": [_attn(1, 8, 8, 512, 64), _attn(1, 8, 8, 512, 64, extra=WAN_ATTENTION)],
         "cross": [_attn(1, 8, 8, 320, 40, context_len=77, extra={"context_dim": 768})],
+        # the spacetime rows' clip (8×8×8 tokens) under each sparse pattern, plain and Wan-style (RoPE, RMS qk-norm)
+        "sliding_tile": [_attn(1, 8, 8, 512, 64, extra={"tile": [2, 4, 4], "window": [3, 1, 1]}),
+                         _attn(1, 8, 8, 512, 64, extra={**WAN_ATTENTION, "tile": [2, 4, 4], "window": [3, 1, 1]})],
+        "radial": [_attn(1, 8, 8, 512, 64, extra={"block_size": 16}),
+                   _attn(1, 8, 8, 512, 64, extra={**WAN_ATTENTION, "block_size": 16})],
+        "sparse_videogen": [_attn(1, 8, 8, 512, 64), _attn(1, 8, 8, 512, 64, extra=WAN_ATTENTION)],
+        "video_sparse": [_attn(1, 8, 8, 512, 64, extra={"tile": [2, 4, 4], "sparsity": 0.75}),
+                         _attn(1, 8, 8, 512, 64, extra={**WAN_ATTENTION, "tile": [2, 4, 4], "sparsity": 0.75})],
         "*": [_attn(1, 8, 8, 320, 40)],
     },
 }

@@ -8,6 +8,7 @@
 # Importing the sub-packages registers their entries.
 from . import attention, blocks, conv, diffusion, embed, nets  # noqa: E402, I001
 from . import conditioning  # noqa: E402, I001  (after nets: svd_image examples build net/video_autoencoder)
+from . import caches  # noqa: E402, I001  (step caches: their examples build nets)
 from .registry import (
     BadInput,
     ComponentEntry,
@@ -27,6 +28,7 @@ __all__ = [
     "UnknownComponentError",
     "attention",
     "blocks",
+    "caches",
     "conditioning",
     "conv",
     "diffusion",

@@ -94,6 +94,34 @@ def natural_key(text: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
+def parse_spec(spec: str, kind: str, argument: str) -> tuple[str, dict]:
+    """A command-line component spec ``"KEY[:knob=value,...]"`` (``sliding_tile:tile=[1,4,4],window=[3,3,3]``) ->
+    ``("<kind>/KEY", knobs)``: values are JSON where they parse (numbers, true/false, lists), else strings; commas
+    inside brackets stay in their value. A knob without ``=`` is a ValueError naming ``argument``."""
+    import json
+
+    key, _, text = spec.partition(":")
+    key = key.strip()
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += (ch in "[(") - (ch in "])")
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    knobs: dict = {}
+    for item in filter(None, (p.strip() for p in [*parts, current])):
+        name, eq, value = item.partition("=")
+        if not eq:
+            raise ValueError(f"{argument}: knobs are name=value, got {item!r} in {spec!r}")
+        try:
+            knobs[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            knobs[name.strip()] = value.strip()
+    return (key if key.startswith(f"{kind}/") else f"{kind}/{key}"), knobs
+
+
 def did_you_mean(name: str, choices, *, cutoff: float = 0.5) -> str:
     """``"Did you mean 'a', 'b'?"`` for the closest ``choices`` (or ``"Did you mean none of them?"``)."""
     close = difflib.get_close_matches(name, list(choices), n=3, cutoff=cutoff)

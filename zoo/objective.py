@@ -51,13 +51,20 @@ class _Network:
     """The recipe's network as the diffusion math sees it: ``(z, time, **cond) -> output``.
 
     ``concat``: the ``x_cond_channels`` conditioning latents appended to z (``(B, x_cond, T, H, W)``, required when
-    the preset has them); ``mean_only``: a learned-Σ network's first ``channels`` output channels."""
+    the preset has them); ``mean_only``: a learned-Σ network's first ``channels`` output channels.
+
+    The sampler's step context arrives here (``takes_step``; the denoiser adapter forwards it): with a step cache set
+    for a pipeline call (``cache``, components/caches) each evaluation is ``cache(model, z, time, step=, **cond)``.
+    ``calls`` counts the evaluations asked for (the pipeline's ``last_run_stats``)."""
+
+    takes_step = True
 
     def __init__(self, model, channels: int, x_cond_channels: int, learned_sigma: bool, mean_only: bool) -> None:
         self.model, self.channels, self.x_cond = model, channels, x_cond_channels
         self.split = learned_sigma and mean_only
+        self.cache, self.calls = None, 0
 
-    def __call__(self, z: Tensor, time: Tensor, **cond) -> Tensor:
+    def __call__(self, z: Tensor, time: Tensor, step=None, **cond) -> Tensor:
         # the network runs in its own dtype (a bf16 / fp16 pipeline); the diffusion math around it stays fp32
         dtype = next(self.model.parameters()).dtype
         z = z.to(dtype)
@@ -70,7 +77,11 @@ class _Network:
                 raise ValueError(f"pipeline: this model's x ends with {self.x_cond} conditioning channels; pass them "
                                  f"as concat of shape (B, {self.x_cond}, T, H, W) = {expected}, got {got}")
             z = torch.cat([z, concat.to(z.dtype)], dim=1)
-        out = self.model(z, time, **cond)
+        self.calls += 1
+        if self.cache is not None:
+            out = self.cache(self.model, z, time, step=step, **cond)
+        else:
+            out = self.model(z, time, **cond)
         return out[:, : self.channels] if self.split else out
 
 

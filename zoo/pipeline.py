@@ -71,6 +71,7 @@ class Pipeline:
         self._latent_space: LatentSpace | None = None
         self._latent_norm: dict | None = None
         self._encoders: dict[str, nn.Module] | None = None
+        self.last_run_stats: dict | None = None  # the last call's network evaluations (``__call__``'s ``cache``)
 
     @classmethod
     def from_plan(cls, plan: Plan, model: nn.Module | None = None, *, stages: list[Pipeline] | None = None,
@@ -383,7 +384,7 @@ class Pipeline:
                  generator: torch.Generator | None = None, latents: Tensor | None = None,
                  output_type: str = "latent", seed: int = 0, guidance: bool | None = None, progress: bool = False,
                  image=None, video=None, resize: bool = False, decode: bool = False, return_stages: bool = False,
-                 attention_backend: str | None = None, **cond):
+                 attention_backend: str | None = None, cache=None, **cond):
         """Sample videos from noise.
 
         Arguments as diffusers' pipelines name them: ``prompt`` (a string or a list: one video per prompt, times
@@ -402,16 +403,35 @@ class Pipeline:
         the plan has one) is applied when conditioning is given, unless ``guidance=False``. A cascade runs every
         stage (``return_stages``: every stage's model-space output, first to last). ``attention_backend``: run every
         attention module of every stage on this backend for this call only (the plan's is the default).
+        ``cache``: a step cache for this call (a ``cache/*`` key as ``"KEY[:knob=value,...]"``, a config dict or a
+        built cache; components/caches, docs/caches.md), with its own state per network, reset for every call.
+        ``pipe.last_run_stats`` then holds the call's network evaluations: ``calls``, ``full`` (computed in full),
+        ``cached`` (shortened by the cache) and the ``cache`` key.
         """
+        from components.caches import as_cache
+
+        step_cache = as_cache(cache)
+        networks = [pipe.denoiser.model for pipe in (self, *(p for _, p in self.stages))]
         with ExitStack() as scope:
             if attention_backend is not None:  # every stage's attention on this backend for this call only
                 from components.attention import override_attention_backend
 
                 for model in [self.model, *(pipe.model for _, pipe in self.stages)]:
                     scope.enter_context(override_attention_backend(model, attention_backend))
-            return self._call(prompt, num_frames, num_inference_steps, height, width, guidance_scale,
+            if step_cache is not None:
+                step_cache.reset()
+                for pipe in (self, *(p for _, p in self.stages)):
+                    step_cache.check(pipe.model)  # refused before sampling when the net lacks what it needs
+            scope.callback(_detach, networks)
+            for network in networks:
+                network.cache, network.calls = step_cache, 0
+            out = self._call(prompt, num_frames, num_inference_steps, height, width, guidance_scale,
                               negative_prompt, num_videos_per_prompt, generator, latents, output_type, seed, guidance,
                               progress, image, video, resize, decode, return_stages, cond)
+            calls = sum(network.calls for network in networks)
+            stats = step_cache.stats() if step_cache is not None else {"calls": calls, "full": calls, "cached": 0}
+            self.last_run_stats = {**stats, "cache": getattr(step_cache, "key", None)}
+            return out
 
     def _call(self, prompt, num_frames, num_inference_steps, height, width, guidance_scale, negative_prompt,
               num_videos_per_prompt, generator, latents, output_type, seed, guidance, progress, image, video, resize,
@@ -594,6 +614,11 @@ class Pipeline:
         from .pretrained import save_pretrained
 
         save_pretrained(self, path)
+
+
+def _detach(networks) -> None:
+    for network in networks:
+        network.cache = None
 
 
 class _Unbuilt:

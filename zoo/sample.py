@@ -152,6 +152,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attention-backend", metavar="NAME",
                         help="attention backend of every attention module: auto, math, sdpa, sdpa_flash, "
                              "sdpa_efficient, sdpa_cudnn, flex, xformers (default: the preset's, else auto)")
+    parser.add_argument("--attention", metavar="KEY[:knob=value,...]",
+                        help="swap every full spacetime self-attention of the net (the DiT blocks' attn, Wan's "
+                             "included) for a sparse video attention with the same weights, training-free: "
+                             "sliding_tile, radial, sparse_videogen, video_sparse; knobs as JSON values, e.g. "
+                             "sliding_tile:tile=[1,2,2],window=[3,1,1] (docs/components/sparse_attention.md)")
+    parser.add_argument("--cache", metavar="KEY[:knob=value,...]",
+                        help="a step cache reusing computation across denoising steps: first_block, teacache, "
+                             "magcache, taylorseer (DiT-family nets) or pab (every net), e.g. "
+                             "first_block:threshold=0.1 (docs/caches.md); the summary reports network evaluations")
+    parser.add_argument("--context-parallel", metavar="ulysses|ring|ulysses=U,ring=R",
+                        help="under torchrun: shard the DiT's token sequence across the ranks (Ulysses all-to-all, "
+                             "Ring attention, or a U x R mesh); writes the frames one process would "
+                             "(docs/context_parallel.md)")
+    parser.add_argument("--cfg-parallel", action="store_true",
+                        help="under torchrun: the conditional and unconditional branches of guidance on two ranks "
+                             "(with --context-parallel: 2 x U x R ranks)")
     parser.add_argument("--prompt", help="text prompt (recipes whose encoders take text; see `describe`)")
     parser.add_argument("--image", metavar="PATH", help="conditioning image (SVD), RGB at the sampled pixel size")
     parser.add_argument("--video", metavar="PATH", help="input video file (Gen-1 structure, ControlVideo edges)")
@@ -255,8 +271,14 @@ def main(args: argparse.Namespace) -> int:
         if args.attention_backend is None:
             raise
         raise UsageError(f"--attention-backend {args.attention_backend}: {err}") from None
+    sparse = _attention_spec(args.attention)
+    step_cache = _cache_spec(args.cache)
     if args.weights and not Path(args.weights).is_dir():
         raise UsageError(f"--weights {args.weights}: no such folder (a local diffusers-format folder)")
+    lora = (config.get("train") or {}).get("lora")
+    if lora and not args.weights:
+        raise UsageError(f"--checkpoint {args.checkpoint}: holds LoRA adapters (rank {lora}) trained on --weights "
+                         f"{config['train'].get('weights')}; give --weights DIR (that folder) to apply them")
     wanted = encoder_inputs(recipe)
     offered = sorted({n for names in wanted.values() for n in names})
     for arg in ("prompt", "image", "video"):
@@ -278,6 +300,7 @@ def main(args: argparse.Namespace) -> int:
 
     # ---- the model and its pipeline
     dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = _join_ranks(args, dev)
     torch.manual_seed(args.seed)
     parts = _load_folder(args.name, args.weights, preset) if args.weights else {}
     dtype = getattr(torch, args.dtype)
@@ -286,14 +309,27 @@ def main(args: argparse.Namespace) -> int:
     model = model.to(dev)
     if args.checkpoint:
         try:
-            load_weights(model, args.checkpoint)
+            if lora:  # a `zoo train --lora` run: its adapters on the --weights net
+                from zoo.lora import load_lora_checkpoint
+
+                load_lora_checkpoint(model, args.checkpoint, config)
+            else:
+                load_weights(model, args.checkpoint)
         except ValueError as err:  # weights of another shape (no config.json said so): name the argument
             raise UsageError(f"--checkpoint {args.checkpoint}: {err}") from None
+    if sparse is not None:
+        from components.attention import swap_spacetime_attention
+
+        try:
+            swap_spacetime_attention(model, sparse[0], **sparse[1])
+        except (ValueError, TypeError) as err:
+            raise UsageError(f"--attention {args.attention}: {err}") from None
     pipe = zoo.create_pipeline(plan, model=model)
     if parts:
         pipe.use_parts(parts)
     if dtype != torch.float32:
         pipe.to(dtype=dtype)
+    rank = _set_context_parallel(args, model, step_cache)
 
     # ---- sizes: --size is decoded pixels for every recipe; the model samples size / spatial factor
     factor = pipe.spatial_factor
@@ -341,10 +377,109 @@ def main(args: argparse.Namespace) -> int:
     # ---- sample and write
     t0 = time.perf_counter()
     video = pipe(num_frames=frames, num_inference_steps=args.steps, seed=args.seed, num_videos_per_prompt=args.num,
-                 **pixels, progress=not args.no_progress, decode=True, **cond)
+                 **pixels, progress=not args.no_progress, decode=True, cache=step_cache, **cond)
+    if rank:  # every rank holds the same frames; rank 0 writes them
+        return 0
     path = save_video(video.float().cpu(), args.out, fps=args.fps)
     weights = args.checkpoint or (f"--weights {args.weights}" if args.weights else "random init (no --checkpoint)")
     latent = f", latent {hw['height']}x{hw['width']} (factor {factor})" if factor > 1 else ""
     print(f"wrote {path}: {args.num} x {tuple(video.shape[1:])} from {args.name}/{preset} at {height}x{width} px"
           f"{latent} [{weights}] in {time.perf_counter() - t0:.1f}s")
+    if step_cache is not None:
+        stats = pipe.last_run_stats
+        print(f"cache {args.cache}: {stats['full']} full network evaluations of {stats['calls']} "
+              f"({stats['cached']} shortened by the cache)")
+    if sparse is not None:
+        print(f"attention {sparse[0]}: measured density {attention_density(model):.3f} (fraction of query-key pairs "
+              "computed, mean over the swapped modules' last calls)")
     return 0
+
+
+def _join_ranks(args: argparse.Namespace, dev: torch.device) -> torch.device:
+    """With ``--context-parallel`` / ``--cfg-parallel``: join torchrun's process group (nccl on CUDA, else gloo);
+    this rank's device."""
+    if not (args.context_parallel or args.cfg_parallel):
+        return dev
+    import os
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    from zoo.cli_args import UsageError
+
+    if "RANK" not in os.environ and not dist.is_initialized():
+        raise UsageError("--context-parallel / --cfg-parallel: run under torchrun, e.g. torchrun --nproc_per_node 2 "
+                         "-m zoo sample NAME --context-parallel ulysses")
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout=timedelta(minutes=10))
+    return dev
+
+
+def _set_context_parallel(args: argparse.Namespace, model: nn.Module, step_cache) -> int:
+    """Put ``model`` on the ``--context-parallel`` / ``--cfg-parallel`` mesh; this rank (0 without them)."""
+    if not (args.context_parallel or args.cfg_parallel):
+        return 0
+    import torch.distributed as dist
+
+    from components.attention import init_context_parallel, set_context_parallel
+    from zoo.cli_args import UsageError
+
+    flag = f"--context-parallel {args.context_parallel}" if args.context_parallel else "--cfg-parallel"
+    if step_cache is not None and args.context_parallel:
+        raise UsageError(f"{flag}: a step cache decides from one rank's tokens (ranks would diverge); drop --cache "
+                         f"{args.cache}")
+    try:
+        cp = init_context_parallel(args.context_parallel or "ulysses=1", cfg_parallel=args.cfg_parallel)
+        set_context_parallel(model, cp)
+    except ValueError as err:
+        raise UsageError(f"{flag}: {err}") from None
+    return dist.get_rank()
+
+
+def _attention_spec(spec: str | None) -> tuple[str, dict] | None:
+    """``--attention KEY[:knob=value,...]`` -> ``(key, knobs)``, refused in one line (``UsageError``) unless KEY is
+    a sparse video attention (a registered variant of ``attention/spacetime``)."""
+    if spec is None:
+        return None
+    import components
+    from components.attention import SpacetimeAttention, parse_attention_spec
+    from components.registry import did_you_mean
+    from zoo.cli_args import UsageError
+
+    try:
+        key, knobs = parse_attention_spec(spec)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    sparse = [k for k in components.list_components(kind="attention")
+              if isinstance(components.get_component(k).obj, type)
+              and issubclass(components.get_component(k).obj, SpacetimeAttention) and k != "attention/spacetime"]
+    if key not in sparse:
+        names = [k.split("/", 1)[1] for k in sparse]
+        raise UsageError(f"--attention {spec}: KEY must be one of {names}, got {key.split('/', 1)[1]!r}. "
+                         f"{did_you_mean(key.split('/', 1)[1], names)}")
+    return key, knobs
+
+
+def _cache_spec(spec: str | None):
+    """``--cache KEY[:knob=value,...]`` -> a built ``cache/*`` (components/caches), refused in one line
+    (``UsageError``) for an unknown key or knob or a knob out of its range."""
+    if spec is None:
+        return None
+    import components
+    from components.caches import as_cache
+    from zoo.cli_args import UsageError
+
+    try:
+        return as_cache(spec)
+    except (KeyError, TypeError, ValueError) as err:
+        names = ", ".join(k.split("/", 1)[1] for k in components.list_components("cache/*"))
+        raise UsageError(f"--cache {spec}: {err} (caches: {names})") from None
+
+
+def attention_density(model: nn.Module) -> float:
+    """Mean ``last_density`` of the sparse attention modules of ``model`` that have run (nan if none has)."""
+    values = [m.last_density for m in model.modules() if getattr(m, "last_density", None) is not None]
+    return sum(values) / len(values) if values else float("nan")

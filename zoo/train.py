@@ -51,9 +51,11 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+import components
 from zoo.checkpoint import fault_point
 from zoo.cli_args import device as device_arg
 from zoo.cli_args import non_negative_int, positive_int
+from zoo.finetune import apply_levers, pretrained_parts, real_data
 from zoo.objective import Objective
 from zoo.stages import stage_sizes
 
@@ -101,6 +103,14 @@ class TrainConfig:
     cond: str = "example"               # conditioning when the data carries none: random valid ("example") | "none"
     cond_drop: float | None = None      # P(null condition) per sample; default 0.1 with guidance, else 0
     overrides: dict = field(default_factory=dict)  # preset constructor overrides
+    # fine-tuning (docs/use/finetune.md) and the memory levers (docs/training.md)
+    weights: str | None = None          # a diffusers-format folder: net, autoencoder and encoders start from it
+    lora: int | None = None             # rank of adapters on the attention projections; None trains every weight
+    lora_alpha: float | None = None     # adapter scale alpha / rank (default alpha = rank)
+    captions: str | None = None         # JSON/CSV file -> caption per clip (default: clip.txt sidecars, if any)
+    gradient_checkpointing: bool = False  # recompute each block / unit in the backward pass
+    frozen_dtype: str = "fp32"          # fp32 | bf16: the frozen parts (autoencoder, encoders, a LoRA run's base net)
+    latent_cache: str | None = "auto"   # real clips encoded once: "auto" (OUT/latents.safetensors), a path, or None
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
@@ -123,6 +133,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: cond_drop must be in [0, 1], got {self.cond_drop}")
         if int(self.keep_last) < 0:
             raise ValueError(f"TrainConfig: keep_last must be >= 0, got {self.keep_last}")
+        if self.lora is not None and not (isinstance(self.lora, int) and self.lora > 0):
+            raise ValueError(f"TrainConfig: lora must be a positive rank, got {self.lora!r}")
+        if self.frozen_dtype not in ("fp32", "bf16"):
+            raise ValueError(f"TrainConfig: frozen_dtype must be 'fp32' or 'bf16', got {self.frozen_dtype!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"TrainConfig: ema_decay must be in [0, 1), got {self.ema_decay}")
 
@@ -167,11 +181,25 @@ class Trainer:
         if cascade.stages and not (c.frames or c.size):
             size = stage_sizes(cascade.stages, *size)[0]
         self.shape = (preset.channels, *size)
-        self.source = source or data_source(c.data, channels=self.shape[0], frames=self.shape[1],
-                                            size=self.shape[2], seed=c.seed)
 
         torch.manual_seed(c.seed)  # identical initial weights on every rank
-        self.model = (model or zoo.create_model(c.model, c.preset, **c.overrides)).to(self.device)
+        parts = pretrained_parts(c.model, c.weights, c.preset) if c.weights else {}  # --weights DIR: every part as `sample --weights` loads it
+        model = model or parts.pop("model", None) or zoo.create_model(c.model, c.preset, **c.overrides)
+        if c.overrides.get("spacetime_attention") and not components.config_of(model).get("spacetime_attention"):
+            # a --weights net: the sparse attention swapped in after loading (recorded in its config, as built)
+            from components.attention import swap_spacetime_attention
+
+            swap_spacetime_attention(model, c.overrides["spacetime_attention"],
+                                     **(c.overrides.get("spacetime_attention_kwargs") or {}))
+        self.model = apply_levers(model, c, self.recipe).to(self.device)
+        # real clips of a latent recipe (or with pretrained parts) go through the frozen autoencoder / encoders
+        self.pipe, self.data_keywords = None, {}
+        latent = self.recipe.autoencoder is not None
+        if source is None and c.data != "synthetic" and (latent or parts):
+            self.pipe, source, self.data_keywords = real_data(c, self.plan, self.model, self.shape, parts,
+                                                              self.device)
+        self.source = source or data_source(c.data, channels=self.shape[0], frames=self.shape[1],
+                                            size=self.shape[2], seed=c.seed)
         # the diffusion interface, shared with sampling: network adapter, time convention, schedule, target, weighting
         self.objective = Objective.from_plan(self.plan, self.model)
         self.schedule = self.objective.schedule
@@ -179,6 +207,10 @@ class Trainer:
         drop = c.cond_drop if c.cond_drop is not None else (0.1 if self.sampling.guidance else 0.0)
         self.cond_drop = float(drop) if self.conditioned else 0.0
         self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
+        if c.lora is not None:  # the frozen net is shared with the EMA copy: only the adapters have an average
+            for e, p in zip(self.ema.parameters(), self.model.parameters()):
+                if not p.requires_grad:
+                    e.data = p.data
         self.net = self.model
         self.parallel = "none"
         if self.world > 1:
@@ -194,10 +226,11 @@ class Trainer:
         elif self.parallel == "ddp":
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.lr, betas=c.betas,
-                                           weight_decay=c.weight_decay)
+        self.optimizer = torch.optim.AdamW(self._trainable(), lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
         bf16_ok = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
-        self.amp = c.precision == "bf16" or (c.precision == "auto" and bf16_ok)
+        # a bf16 frozen net under LoRA runs under autocast whatever --precision says (fp32 adapters meet bf16 weights)
+        self.amp = c.precision == "bf16" or (c.precision == "auto" and bf16_ok) or (
+            c.lora is not None and c.frozen_dtype == "bf16")
         self.step = 0
         self.losses: list[float] = []
         self.nonfinite_steps = 0            # updates skipped for a non-finite loss or gradient norm
@@ -206,6 +239,16 @@ class Trainer:
         self._bad = torch.zeros((), dtype=torch.int64, device=self.device)  # skipped steps not yet read
         self._signal: int | None = None
         self._saved_step = -1
+
+    def _trainable(self) -> list[nn.Parameter]:
+        """The parameters AdamW updates: the adapters of a LoRA run, else every parameter (a frozen one simply gets
+        no gradient, as before)."""
+        params = list(self.model.parameters())
+        return [p for p in params if p.requires_grad] if self.config.lora is not None else params
+
+    def _kept(self, state: dict) -> dict:
+        """What a checkpoint holds of a state dict: a LoRA run's adapters only (``zoo.lora``), else everything."""
+        return {k: v for k, v in state.items() if "lora_" in k} if self.config.lora is not None else state
 
     # ------------------------------------------------------------------ one step
     def _conditioning_keywords(self) -> tuple[str, ...]:
@@ -238,6 +281,14 @@ class Trainer:
         if self.conditioned:
             gc = seeded(self.config.seed, step, 11)
             cond = self.objective.training_conditioning(self.model, x0, generator=gc, device=torch.device("cpu"))
+            if self.data_keywords:  # the clips' own first frame / video / caption through the frozen encoders
+                wanted = tuple({n for names in self.data_keywords.values() for n in names})
+                skip = tuple(k for k in self.recipe.encoders if k not in self.data_keywords)
+                frames, height, width = x0.shape[2:]
+                fed = self.pipe.encode(**self.source.inputs(step, b, wanted), batch=b, num_frames=frames,
+                                       height=height, width=width, generator=gc, skip=skip)
+                cond.update({k: v.detach().float().cpu() if v.is_floating_point() else v.cpu()
+                             for k, v in fed.items()})
             cond = self.objective.drop_condition(cond, self.model, self.cond_drop, generator=gc)
         part = slice(self.rank * b // self.world, (self.rank + 1) * b // self.world)
         cond = {k: v[part].to(self.device) for k, v in cond.items()}
@@ -324,7 +375,8 @@ class Trainer:
         rate = 1 - decay if isinstance(weight, float) and weight == 1.0 else (1 - decay) * weight  # 0: a skipped step
         # Under FSDP both are DTensors with identical sharding: the lerp is local to each rank's shard.
         for e, p in zip(self.ema.parameters(), self.model.parameters()):
-            e.lerp_(p.detach(), rate)
+            if p.requires_grad or self.config.lora is None:  # a LoRA run's frozen net is shared, not averaged
+                e.lerp_(p.detach(), rate)
         for e, b in zip(self.ema.buffers(), self.model.buffers()):
             e.copy_(b)
 
@@ -432,10 +484,10 @@ class Trainer:
         shards) and only rank 0 gets the tensors; the other ranks get ``{}``."""
         module = self.ema if ema else self.model
         if self.parallel != "fsdp":
-            return _plain(module.state_dict())
+            return _plain(self._kept(module.state_dict()))
         from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-        return _plain(get_model_state_dict(module, options=_full_options()))
+        return _plain(self._kept(get_model_state_dict(module, options=_full_options())))
 
     def _full_optimizer_state(self) -> dict:
         """The optimizer state keyed by parameter index, as ``optimizer.state_dict()`` is in one process (under FSDP:
@@ -539,6 +591,12 @@ class Trainer:
             optim = {"state": {order[i]: s for i, s in optim["state"].items()},
                      "param_groups": [{**g, "params": [order[i] for i in g["params"]]} for g in optim["param_groups"]]}
             set_optimizer_state_dict(self.model, self.optimizer, optim, options=options)
+        elif self.config.lora is not None:  # adapters only: the frozen net is --weights' again
+            from zoo.lora import load_lora
+
+            load_lora(self.model, model_state, where=f"resume: {state_file}")
+            load_lora(self.ema, ema_state, where=f"resume: {state_file}")
+            self.optimizer.load_state_dict(optim)
         else:
             self.model.load_state_dict(model_state)
             self.ema.load_state_dict(ema_state)
@@ -648,6 +706,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"over ranks); auto = fsdp above {FSDP_AUTO_PARAMS:,} parameters, else ddp "
                              "(default: auto)")
     parser.add_argument("--device", type=device_arg, help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    parser.add_argument("--attention", metavar="KEY[:knob=value,...]",
+                        help="train with every full spacetime self-attention swapped for a sparse video attention "
+                             "(video_sparse: VSA's trainable gate; or sliding_tile, radial, sparse_videogen), e.g. "
+                             "video_sparse:tile=[1,2,2],sparsity=0.5")
+    ft = parser.add_argument_group("fine-tuning and memory levers (docs/use/finetune.md, docs/training.md)")
+    ft.add_argument("--weights", metavar="DIR",
+                    help="start from a local diffusers-format folder (net, autoencoder, encoders: loaded as `sample "
+                         "--weights` does); real clips are encoded through its autoencoder")
+    ft.add_argument("--lora", type=positive_int, metavar="RANK",
+                    help="train rank-RANK adapters on the attention projections (to_q/to_k/to_v/to_out, via peft: "
+                         "the `train` extra) with the net frozen; checkpoints hold only the adapters")
+    ft.add_argument("--lora-alpha", type=float, metavar="A", help="adapter scale A / RANK (default A = RANK)")
+    ft.add_argument("--captions", metavar="FILE",
+                    help="JSON or CSV mapping clip file names to captions, for text recipes (default: clip.txt "
+                         "beside each clip)")
+    ft.add_argument("--gradient-checkpointing", action="store_true",
+                    help="recompute each block / unit in the backward pass (activation memory ~ one block)")
+    ft.add_argument("--frozen-dtype", choices=["fp32", "bf16"], default="fp32",
+                    help="dtype of the frozen parts: autoencoder, encoders and, with --lora, the frozen net (then "
+                         "run under bf16 autocast; adapters stay fp32) (default: fp32)")
+    ft.add_argument("--latent-cache", default="auto", metavar="PATH|off",
+                    help="latent recipes on real clips: encode every clip once and keep the latents in PATH "
+                         "(safetensors, re-encoded when the clips or the autoencoder change); off = encode each batch "
+                         "at every step (default: OUT/latents.safetensors)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -663,6 +745,15 @@ def _check_arguments(args: argparse.Namespace) -> Path | None:
         raise UsageError(f"--data {args.data}: no such file or folder, nor 'synthetic' or a shipped clip name "
                          f"({', '.join(SHIPPED_CLIPS)})")
     writable_target(args.out, "--out", directory=True)
+    if args.weights is not None and not Path(args.weights).is_dir():
+        raise UsageError(f"--weights {args.weights}: no such folder (a local diffusers-format folder)")
+    if args.captions is not None and not Path(args.captions).is_file():
+        raise UsageError(f"--captions {args.captions}: no such file (a JSON object or a CSV of file,caption rows)")
+    if args.lora is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("peft") is None:
+            raise UsageError(f"--lora {args.lora}: needs peft, the `train` extra: pip install -e \".[train]\"")
     if args.resume and args.resume != "auto":
         try:
             return resolve(args.resume)
@@ -680,12 +771,31 @@ def main(args: argparse.Namespace) -> int:
                          out=args.out, save_every=args.save_every, sample_every=args.sample_every,
                          device=args.device, parallel=args.parallel, progress=not args.no_progress,
                          keep_last=args.keep_last, nonfinite=args.nonfinite, cond=args.cond,
-                         cond_drop=args.cond_drop)
-    trainer = Trainer(config)
+                         cond_drop=args.cond_drop, weights=args.weights, lora=args.lora, lora_alpha=args.lora_alpha,
+                         captions=args.captions, gradient_checkpointing=args.gradient_checkpointing,
+                         frozen_dtype=args.frozen_dtype,
+                         latent_cache=None if args.latent_cache == "off" else args.latent_cache,
+                         overrides=_attention_overrides(args))
+    from zoo.cli_args import UsageError
+
+    try:
+        trainer = Trainer(config)
+    except (ValueError, TypeError) as err:
+        if not getattr(args, "attention", None) or "attention" not in str(err):
+            raise
+        raise UsageError(f"--attention {args.attention}: {err}") from None
     if trainer.rank == 0 and trainer.conditioned:
         dropped = f", replaced by the null condition with p = {trainer.cond_drop:g}" if trainer.cond_drop else ""
-        print(f"zoo train: {config.model} trains on {', '.join(trainer.conditioned)} conditioning from --cond "
-              f"{config.cond} (the data carries none){dropped}", file=sys.stderr)
+        data = [k for k in trainer.conditioned if k in trainer.data_keywords]
+        example = [k for k in trainer.conditioned if k not in trainer.data_keywords]
+        said = ([f"{', '.join(data)} conditioning from the data"] if data else []) + (
+            [f"{', '.join(example)} conditioning from --cond {config.cond} (the data carries none)"] if example else [])
+        print(f"zoo train: {config.model} trains on {'; '.join(said)}{dropped}", file=sys.stderr)
+    if trainer.rank == 0 and config.lora is not None:
+        n = sum(p.numel() for p in trainer._trainable())
+        total = sum(p.numel() for p in trainer.model.parameters())
+        print(f"zoo train: LoRA rank {config.lora}: {n:,} trainable of {total:,} parameters; checkpoints hold the "
+              "adapters only", file=sys.stderr)
     if args.resume == "auto":
         from zoo.checkpoint import find_latest_valid
 
@@ -713,3 +823,15 @@ def main(args: argparse.Namespace) -> int:
     if dist.is_initialized():
         dist.destroy_process_group()
     return status
+
+
+def _attention_overrides(args: argparse.Namespace) -> dict:
+    """``--attention KEY[:knobs]`` as net constructor overrides (``spacetime_attention``, its kwargs): the net is
+    built swapped and the checkpoint's config records it, so ``sample --checkpoint`` rebuilds the same network (VSA's
+    gate included) before loading its weights."""
+    if getattr(args, "attention", None) is None:
+        return {}
+    from zoo.sample import _attention_spec
+
+    key, knobs = _attention_spec(args.attention)
+    return {"spacetime_attention": key.split("/", 1)[1], "spacetime_attention_kwargs": knobs or None}

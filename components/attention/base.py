@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from ..checks import check_video
 from ..embed.rope import RoPE3d, apply_rope
 from .backends import attend, attention_flops, check_backend_name
+from .context_parallel import active_shard
 
 
 # qk_norm setting -> kind; the default epsilons follow the models that use each (LayerNorm: torch's 1e-5 as
@@ -177,8 +178,17 @@ class MultiHeadAttention(nn.Module):
         merged = out.transpose(1, 2).reshape(out.shape[0], out.shape[2], -1)  # b h n d -> b n (h d)
         return self.out_dropout(self.to_out(merged))
 
+    # set by ``set_context_parallel`` on the self-attentions of a net that shards its token sequence
+    sequence_sharded = False
+
     def core(self, q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None = None, causal: bool = False) -> Tensor:
-        """The attention core on projected heads: ``(B, num_heads, N, head_dim)`` (no output projection)."""
+        """The attention core on projected heads: ``(B, num_heads, N, head_dim)`` (no output projection). Inside a
+        net's sharded forward (``sequence_sharded``), N is this rank's shard and the core runs Ulysses / Ring
+        attention over the whole sequence (``context_parallel.sharded_attention``)."""
+        shard = active_shard() if self.sequence_sharded else None
+        if shard is not None:
+            return shard.attend(q, k, v, mask=mask, causal=causal, backend=self.backend,
+                                dropout_p=self.dropout if self.training else 0.0)
         return attend(q, k, v, mask=mask, causal=causal, backend=self.backend,
                       dropout_p=self.dropout if self.training else 0.0)
 

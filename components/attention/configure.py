@@ -1,8 +1,10 @@
 """Attention choices on a built model, kept in its recorded config: the backend and the frame-wise swap.
 
-Two things change a built model's attention in place: the backend its ``attend`` calls run on
-(``set_attention_backend``) and the training-free swap of every spatial self-attention for a frame-wise variant
-(``swap_spatial_attention``: Text2Video-Zero's cross-frame, ControlVideo's fully cross-frame attention). Both also
+Three things change a built model's attention in place: the backend its ``attend`` calls run on
+(``set_attention_backend``), the training-free swap of every spatial self-attention for a frame-wise variant
+(``swap_spatial_attention``: Text2Video-Zero's cross-frame, ControlVideo's fully cross-frame attention) and the swap of
+every full spacetime self-attention for a sparse video attention (``swap_spacetime_attention``: sliding tile, radial,
+Sparse VideoGen, VSA; one mechanism with the frame-wise swap: the new module takes over the old one's weights). All
 update the configs the registry recorded (``components.config_of`` / ``module.to_config()``), so
 ``components.build(config_of(model))`` rebuilds the changed model: every registered module that holds attention
 takes the constructor keywords
@@ -10,6 +12,8 @@ takes the constructor keywords
     attention_backend=None          # pin this backend on every attention module inside (None: keep what is built)
     frame_attention=None            # (modules that may hold attention/spatial) swap every attention/spatial for
     frame_attention_kwargs=None     # this variant, with these extra constructor keywords
+    spacetime_attention=None        # (modules that may hold attention/spacetime) swap every attention/spacetime for
+    spacetime_attention_kwargs=None # this sparse variant, with these extra constructor keywords
 
 and applies them last in its constructor (``configure_attention``), exactly as the in-place calls do afterwards.
 An attention module records its own ``backend``. A configuration recorded on a module is updated only where that
@@ -24,9 +28,10 @@ from contextlib import contextmanager
 
 from torch import nn
 
-from ..registry import build, get_component
+from ..registry import build, get_component, parse_spec
 from .backends import check_backend_name
 from .base import MultiHeadAttention
+from .spacetime import SpacetimeAttention
 from .spatial import SpatialAttention
 
 
@@ -34,13 +39,16 @@ __all__ = [
     "attention_backends_of",
     "configure_attention",
     "override_attention_backend",
+    "parse_attention_spec",
     "set_attention_backend",
+    "swap_spacetime_attention",
     "swap_spatial_attention",
     "use_cross_frame_attention",
 ]
 
 BACKEND_KEYWORD = "attention_backend"
 SWAP_KEYWORD, SWAP_KWARGS_KEYWORD = "frame_attention", "frame_attention_kwargs"
+SPARSE_KEYWORD, SPARSE_KWARGS_KEYWORD = "spacetime_attention", "spacetime_attention_kwargs"
 
 
 def _config(module: nn.Module) -> dict | None:
@@ -104,21 +112,35 @@ def override_attention_backend(model: nn.Module, backend: str | None) -> Iterato
             cfg.update(before)
 
 
-def _replacement(old: SpatialAttention, variant: str, kwargs: dict) -> nn.Module:
-    cls = get_component(variant).obj
-    if not (isinstance(cls, type) and issubclass(cls, MultiHeadAttention)) or cls is SpatialAttention:
-        raise ValueError(f"swap_spatial_attention: variant must be a frame-wise self-attention such as "
-                         f"'attention/cross_frame' or 'attention/fully_cross_frame', got {variant!r}")
+def _replacement(old: MultiHeadAttention, variant: str, kwargs: dict, *, where: str = "swap_spatial_attention",
+                 added: bool = False) -> nn.Module:
+    """``variant`` built with ``old``'s settings, holding ``old``'s submodules (``to_q``, ..., norms, RoPE) themselves.
+
+    ``added``: the variant may have parameters ``old`` lacks (VSA's gate); they are built on ``old``'s device and
+    dtype with the variant's own initialisation. Otherwise the variant is built on meta and any parameter left
+    there is an error."""
+    weight = old.to_q.weight
+    place = {"device": weight.device, "dtype": weight.dtype} if added else {"device": "meta"}
     new = build(variant, dim=old.dim, num_heads=old.num_heads, head_dim=old.head_dim,
                 qkv_bias=old.to_q.bias is not None, qk_norm=old.qk_norm, qk_norm_eps=old.qk_norm_eps,
-                dropout=old.dropout, backend=old.backend, device="meta", **_positions(old), **kwargs)
-    for name, child in old.named_children():  # take over the weights themselves (the meta ones are dropped)
+                dropout=old.dropout, backend=old.backend, **place, **_positions(old), **kwargs)
+    for name, child in old.named_children():  # take over the weights themselves (the built ones are dropped)
         setattr(new, name, child)
-    leftovers = [n for n, p in new.named_parameters(recurse=True) if p.is_meta]
+    leftovers = [n for n, p in new.named_parameters(recurse=True) if p.is_meta and not weight.is_meta]
     if leftovers:
-        raise ValueError(f"swap_spatial_attention: {variant} has parameters the spatial attention lacks: {leftovers}")
+        raise ValueError(f"{where}: {variant} has parameters the {old.__class__.__name__} lacks: {leftovers}")
     new.train(old.training)
     return new
+
+
+def _variant_class(variant: str, base: type, where: str, examples: str) -> str:
+    """The registry key ``attention/<name>`` of ``variant`` after checking it is a subclass of ``base`` (not ``base``)."""
+    short = variant.split("/", 1)[1] if variant.startswith("attention/") else variant
+    key = f"attention/{short}"
+    cls = get_component(key).obj
+    if not (isinstance(cls, type) and issubclass(cls, base)) or cls is base:
+        raise ValueError(f"{where}: variant must be {examples}, got {variant!r}")
+    return key
 
 
 def _positions(old: SpatialAttention) -> dict:
@@ -156,24 +178,66 @@ def swap_spatial_attention(module: nn.Module, variant: str = "attention/cross_fr
     config, so ``components.build(config_of(module))`` builds the swapped model.
     Returns ``module`` (or the new module when ``module`` itself is a spatial attention).
     """
-    short = variant.split("/", 1)[1] if variant.startswith("attention/") else variant
-    variant = f"attention/{short}"
-    if type(module) is SpatialAttention:
-        return _replacement(module, variant, kwargs)
-    holders = [m for m in _holding(module, lambda m: type(m) is SpatialAttention) if type(m) is not SpatialAttention]
+    variant = _variant_class(variant, MultiHeadAttention, "swap_spatial_attention", "a frame-wise self-attention "
+                             "such as 'attention/cross_frame' or 'attention/fully_cross_frame'")
+    if variant == "attention/spatial":
+        raise ValueError(f"swap_spatial_attention: variant must be a frame-wise self-attention such as "
+                         f"'attention/cross_frame' or 'attention/fully_cross_frame', got {variant!r}")
+    return _swap(module, SpatialAttention, variant, kwargs, where="swap_spatial_attention",
+                 keywords=(SWAP_KEYWORD, SWAP_KWARGS_KEYWORD), added=False)
+
+
+def _swap(module: nn.Module, target: type, variant: str, kwargs: dict, *, where: str, keywords: tuple[str, str],
+          added: bool) -> nn.Module:
+    """Every module of exactly type ``target`` inside ``module`` replaced by ``variant`` (``_replacement``), and the
+    ``keywords`` (variant, its kwargs) recorded in the configs of the registered modules around them that take them."""
+    if type(module) is target:
+        return _replacement(module, variant, kwargs, where=where, added=added)
+    holders = [m for m in _holding(module, lambda m: type(m) is target) if type(m) is not target]
     if not holders:
-        raise ValueError(f"swap_spatial_attention: {type(module).__name__} contains no attention/spatial module")
+        raise ValueError(f"{where}: {type(module).__name__} contains no {_key_of(target)} module")
     for parent in holders:
         for name, child in list(parent.named_children()):
-            if type(child) is SpatialAttention:
-                setattr(parent, name, _replacement(child, variant, kwargs))
+            if type(child) is target:
+                setattr(parent, name, _replacement(child, variant, kwargs, where=where, added=added))
+    keyword, kwargs_keyword = keywords
     for holder in holders:
         cfg = _config(holder)
-        if cfg is not None and SWAP_KEYWORD in cfg:
-            cfg[SWAP_KEYWORD] = short
-            if SWAP_KWARGS_KEYWORD in cfg:
-                cfg[SWAP_KWARGS_KEYWORD] = dict(kwargs) or None
+        if cfg is not None and keyword in cfg:
+            cfg[keyword] = variant.split("/", 1)[1]
+            if kwargs_keyword in cfg:
+                cfg[kwargs_keyword] = dict(kwargs) or None
     return module
+
+
+def _key_of(cls: type) -> str:
+    return {SpatialAttention: "attention/spatial", SpacetimeAttention: "attention/spacetime"}.get(cls, cls.__name__)
+
+
+def swap_spacetime_attention(module: nn.Module, variant: str = "attention/sliding_tile", **kwargs) -> nn.Module:
+    """Replace every ``attention/spacetime`` inside ``module`` (in place) by the sparse ``variant`` with the same
+    weights: the training-free drop-in of sparse video attention for a DiT's full self-attention (Wan's included).
+
+    ``variant``: ``attention/sliding_tile`` (STA), ``attention/radial``, ``attention/sparse_videogen``,
+    ``attention/video_sparse`` (VSA; its gate ``to_gate_compress`` is the one parameter added, zero at first, so the
+    swapped model starts as the fine branch alone); ``kwargs`` are its knobs (``tile=``, ``window=``, ``sparsity=``,
+    ...). The new module takes over the old one's ``to_q``, ``to_k``, ``to_v``, ``to_out``, qk-norms and RoPE (the
+    same tensors); text cross-attention, spatial and temporal attention are untouched. A DiT block whose net passes
+    RoPE tables calls ``attn.attend_grid(tokens, grid, rope=...)``, which every variant implements. Registered
+    modules around a swapped one record ``spacetime_attention=<variant>`` (and the ``kwargs``) where their
+    constructor takes that keyword. Returns ``module`` (or the new module when ``module`` is itself the attention).
+    """
+    variant = _variant_class(variant, SpacetimeAttention, "swap_spacetime_attention",
+                             "a sparse video attention such as 'attention/sliding_tile', 'attention/radial', "
+                             "'attention/sparse_videogen' or 'attention/video_sparse'")
+    return _swap(module, SpacetimeAttention, variant, kwargs, where="swap_spacetime_attention",
+                 keywords=(SPARSE_KEYWORD, SPARSE_KWARGS_KEYWORD), added=True)
+
+
+def parse_attention_spec(spec: str) -> tuple[str, dict]:
+    """``"KEY[:knob=value,...]"`` (``sliding_tile:tile=[1,4,4],window=[3,3,3]``) -> ``("attention/KEY", knobs)``
+    (``registry.parse_spec``)."""
+    return parse_spec(spec, "attention", "--attention")
 
 
 def use_cross_frame_attention(module: nn.Module) -> nn.Module:
@@ -182,9 +246,11 @@ def use_cross_frame_attention(module: nn.Module) -> nn.Module:
 
 
 def configure_attention(module: nn.Module, *, attention_backend: str | None = None, frame_attention: str | None = None,
-                        frame_attention_kwargs: dict | None = None) -> nn.Module:
+                        frame_attention_kwargs: dict | None = None, spacetime_attention: str | None = None,
+                        spacetime_attention_kwargs: dict | None = None) -> nn.Module:
     """What a registered constructor holding attention calls last with its ``attention_backend`` /
-    ``frame_attention`` / ``frame_attention_kwargs`` keywords: the swap (if any), then the backend (if any)."""
+    ``frame_attention`` / ``frame_attention_kwargs`` / ``spacetime_attention`` / ``spacetime_attention_kwargs``
+    keywords: the swaps (if any), then the backend (if any)."""
     where = type(module).__name__
     if attention_backend is not None:  # a typo fails before any swap
         check_backend_name(attention_backend, argument="attention_backend", where=where)
@@ -198,6 +264,14 @@ def configure_attention(module: nn.Module, *, attention_backend: str | None = No
         swap_spatial_attention(module, frame_attention, **(frame_attention_kwargs or {}))
     elif frame_attention_kwargs:
         raise ValueError(f"{where}: frame_attention_kwargs={frame_attention_kwargs!r} given without frame_attention")
+    if spacetime_attention is not None:
+        if not any(type(m) is SpacetimeAttention for m in module.modules()):
+            raise ValueError(f"{where}: spacetime_attention={spacetime_attention!r} swaps attention/spacetime "
+                             "modules, but this configuration has none")
+        swap_spacetime_attention(module, spacetime_attention, **(spacetime_attention_kwargs or {}))
+    elif spacetime_attention_kwargs:
+        raise ValueError(f"{where}: spacetime_attention_kwargs={spacetime_attention_kwargs!r} given without "
+                         "spacetime_attention")
     if attention_backend is not None:
         _set_backend(module, attention_backend, argument="attention_backend", where=where)
     return module

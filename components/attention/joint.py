@@ -73,6 +73,7 @@ class JointAttention(MultiHeadAttention):
         context_first: the sequence is ``[context ; x]`` (CogVideoX) rather than ``[x ; context]`` (HunyuanVideo).
         project_out: apply the output projection(s) (False: HunyuanVideo's single-stream blocks, ``pre_only``).
         out_bias: bias on the output projection(s).
+        zero_init: zero the output projection(s), so the module outputs 0 for both streams at init.
     """
 
     POSITIONS = ("none",)  # rope tables come from the net (``rope=``): they rotate the video tokens only
@@ -80,7 +81,8 @@ class JointAttention(MultiHeadAttention):
     def __init__(self, dim: int, num_heads: int = 8, head_dim: int | None = None, *, qkv_bias: bool = True,
                  qk_norm: bool | str = False, qk_norm_eps: float | None = None, separate_context: bool = False,
                  context_first: bool = False, project_out: bool = True, out_bias: bool = True,
-                 dropout: float = 0.0, backend: str = "auto", device=None, dtype=None) -> None:
+                 zero_init: bool = False, dropout: float = 0.0, backend: str = "auto", device=None,
+                 dtype=None) -> None:
         super().__init__(dim, num_heads, head_dim, qkv_bias=qkv_bias, qk_norm=qk_norm, qk_norm_eps=qk_norm_eps,
                          dropout=dropout, backend=backend, device=device, dtype=dtype)
         factory = {"device": device, "dtype": dtype}
@@ -96,6 +98,12 @@ class JointAttention(MultiHeadAttention):
             self.norm_added_q = qk_norm_module(self.qk_norm, self.head_dim, num_heads, qk_norm_eps, factory)
             self.norm_added_k = qk_norm_module(self.qk_norm, self.head_dim, num_heads, qk_norm_eps, factory)
             self.to_add_out = (nn.Linear(dim, dim, bias=out_bias, **factory) if project_out else nn.Identity())
+        if zero_init:  # both output projections start at 0: a new joint branch outputs 0 for either stream
+            for layer in (self.to_out, getattr(self, "to_add_out", None)):
+                if isinstance(layer, nn.Linear):
+                    nn.init.zeros_(layer.weight)
+                    if layer.bias is not None:
+                        nn.init.zeros_(layer.bias)
 
     def _context_heads(self, context: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         if not self.separate_context:
@@ -139,6 +147,16 @@ class JointAttention(MultiHeadAttention):
         out_c, out_x = (out[:, :-n], out[:, -n:]) if self.context_first else (out[:, n:], out[:, :n])
         to_c = self.to_add_out if self.separate_context else self.to_out
         return self.out_dropout(self.to_out(out_x)), self.out_dropout(to_c(out_c))
+
+    def flops(self, x_shape: tuple[int, ...], context_len: int = 226, *, include_projections: bool = False) -> float:
+        """Forward FLOPs of ``x`` tokens ``(B, N, dim)`` with ``context_len`` text tokens: one attention over N + M
+        tokens (and q/k/v/out over all of them, either stream's projections)."""
+        shape = tuple(int(s) for s in x_shape)
+        if len(shape) != 3:
+            raise ValueError(f"x_shape must be tokens B N dim, got {shape}")
+        b, tokens = shape[0], shape[1] + int(context_len)
+        total = self.attention_flops(b, tokens, tokens)
+        return total + (self.projection_flops(b * tokens, b * tokens) if include_projections else 0.0)
 
     def check_input(self, x: Tensor) -> None:
         if x.ndim != 3 or x.shape[-1] != self.dim:

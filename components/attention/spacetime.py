@@ -26,8 +26,15 @@ class SpacetimeAttention(MultiHeadAttention):
         self.check_input(x)
         _, _, t, h, w = x.shape
         tokens = rearrange(x, "b c t h w -> b (t h w) c")
-        out = self.attend_tokens(tokens, rope=self.rope_tables(x, "b c t h w -> b (t h w) c"))
+        out = self.attend_grid(tokens, (t, h, w), rope=self.rope_tables(x, "b c t h w -> b (t h w) c"))
         return rearrange(out, "b (t h w) c -> b c t h w", t=t, h=h, w=w)
+
+    def attend_grid(self, tokens: Tensor, grid: tuple[int, int, int], *,
+                    rope: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """Self-attention of the ``(t h w)`` tokens ``(B, T·H·W, dim)`` of a ``grid = (T, H, W)`` clip, ``rope`` the
+        ``(cos, sin)`` tables of that sequence (a DiT block with the net's RoPE calls this): every token attends to
+        every token. The sparse video attentions (``attention/sliding_tile``, ...) override it with their masks."""
+        return self.attend_tokens(tokens, rope=rope)
 
     def flops(self, x_shape: tuple[int, ...], *, include_projections: bool = False) -> float:
         """Forward FLOPs: B sequences of T·H·W tokens."""

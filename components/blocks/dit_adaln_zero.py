@@ -9,11 +9,13 @@ from torch.nn import functional as F
 
 from .. import registry
 from ..attention.configure import configure_attention
+from ..attention.context_parallel import active_shard
 from ..registry import BadInput, register
 from .common import feed_forward
 
 
 MODULATIONS = ("adaln_zero", "adaln_single")
+NORMS = ("layer", "rms")  # the modulated norms: LayerNorm (DiT, Wan) or RMSNorm (LTX-Video), no affine, eps 1e-6
 CONTEXT_NORMS = (False, True, "affine")  # none (PixArt-α), LayerNorm without / with affine parameters (Wan)
 
 
@@ -114,10 +116,14 @@ class DiTBlock(nn.Module):
         context_qk_norm: the cross-attention's qk-norm kind (as ``qk_norm``; Wan: ``"rms_across_heads"``).
         added_context_dim: width of image tokens given a second key/value set in the cross-attention (Wan I2V).
         modulation: ``"adaln_zero"`` (DiT: a per-block ``Linear(SiLU(c))``) or ``"adaln_single"`` (PixArt-α).
+        norm: the two modulated norms: ``"layer"`` (LayerNorm, DiT / Wan) or ``"rms"`` (RMSNorm, LTX-Video); no
+            affine parameters, eps 1e-6.
         upcast: LayerNorms, modulation and the gated residual adds in fp32, results cast back (diffusers' Wan:
             ``FP32LayerNorm`` and ``(x.float() + y·gate).type_as(x)``); no effect on an fp32 model.
         attention_backend, frame_attention, frame_attention_kwargs: as ``block/spatial_transformer`` (the swap
             needs ``attention="spatial"``).
+        spacetime_attention, spacetime_attention_kwargs: swap a full ``attention/spacetime`` for this sparse video
+            attention after building, weights kept (what ``swap_spacetime_attention`` on a built model records).
     """
 
     def __init__(self, dim: int, num_heads: int = 8, head_dim: int | None = None, *, cond_dim: int | None = None,
@@ -125,8 +131,10 @@ class DiTBlock(nn.Module):
                  ffn_dim: int | None = None, qk_norm: bool | str = False, qk_norm_eps: float | None = None,
                  context_dim: int | None = None, context_norm: bool | str = False,
                  context_qk_norm: bool | str = False, added_context_dim: int | None = None,
-                 modulation: str = "adaln_zero", upcast: bool = False, attention_backend: str | None = None,
-                 frame_attention: str | None = None, frame_attention_kwargs: dict | None = None, device=None,
+                 modulation: str = "adaln_zero", upcast: bool = False, norm: str = "layer",
+                 attention_backend: str | None = None,
+                 frame_attention: str | None = None, frame_attention_kwargs: dict | None = None,
+                 spacetime_attention: str | None = None, spacetime_attention_kwargs: dict | None = None, device=None,
                  dtype=None) -> None:
         super().__init__()
         if not registry.has_component(f"attention/{attention}") or attention in ("cross",):
@@ -139,6 +147,8 @@ class DiTBlock(nn.Module):
         if modulation == "adaln_single" and cond_dim not in (None, 6 * dim):
             raise ValueError(f"DiTBlock: with modulation='adaln_single', c is the shared (B, 6·dim) projection, so "
                              f"cond_dim must be None or 6·dim = {6 * dim}, got {cond_dim}")
+        if norm not in NORMS:
+            raise ValueError(f"DiTBlock: norm must be one of {NORMS}, got {norm!r}")
         if context_norm not in CONTEXT_NORMS:
             raise ValueError(f"DiTBlock: context_norm must be one of {CONTEXT_NORMS}, got {context_norm!r}")
         if added_context_dim is not None and context_dim is None:
@@ -147,7 +157,8 @@ class DiTBlock(nn.Module):
         factory = {"device": device, "dtype": dtype}
         self.dim, self.attention, self.modulation_kind, self.upcast = dim, attention, modulation, upcast
         self.cond_dim = 6 * dim if modulation == "adaln_single" else cond_dim or dim
-        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6, **factory)
+        modulated_norm = nn.LayerNorm if norm == "layer" else nn.RMSNorm
+        self.norm1 = modulated_norm(dim, elementwise_affine=False, eps=1e-6, **factory)
         self.attn = registry.build(
             f"attention/{attention}", dim=dim, num_heads=num_heads, head_dim=head_dim, qkv_bias=True,
             qk_norm=qk_norm, qk_norm_eps=qk_norm_eps, **(attention_kwargs or {}), **factory,
@@ -160,7 +171,7 @@ class DiTBlock(nn.Module):
             self.cross_attn = registry.build("attention/cross", dim=dim, num_heads=num_heads, head_dim=head_dim,
                                              context_dim=context_dim, qkv_bias=True, qk_norm=context_qk_norm,
                                              qk_norm_eps=qk_norm_eps, added_context_dim=added_context_dim, **factory)
-        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6, **factory)
+        self.norm2 = modulated_norm(dim, elementwise_affine=False, eps=1e-6, **factory)
         self.mlp = feed_forward(dim, mlp_ratio, "gelu_tanh", hidden_dim=ffn_dim, where="DiTBlock", **factory)
         if modulation == "adaln_zero":
             self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(self.cond_dim, 6 * dim, **factory))
@@ -168,7 +179,8 @@ class DiTBlock(nn.Module):
             self.scale_shift_table = nn.Parameter(torch.empty(6, dim, **factory))
         self.reset_parameters()
         configure_attention(self, attention_backend=attention_backend, frame_attention=frame_attention,
-                            frame_attention_kwargs=frame_attention_kwargs)
+                            frame_attention_kwargs=frame_attention_kwargs, spacetime_attention=spacetime_attention,
+                            spacetime_attention_kwargs=spacetime_attention_kwargs)
 
     def reset_parameters(self) -> None:
         for module in self.modules():
@@ -197,7 +209,8 @@ class DiTBlock(nn.Module):
         if grid is None or len(grid) != 3:
             raise ValueError(f"DiTBlock: grid must be the token grid (T, H, W), got {grid!r}")
         t, h, w = grid
-        if t * h * w != x.shape[1]:
+        shard = active_shard()  # under context parallel x holds this rank's shard of the grid's tokens
+        if x.shape[1] != (shard.local if shard is not None and shard.total == t * h * w else t * h * w):
             raise ValueError(f"DiTBlock: grid (T, H, W) = {tuple(grid)} gives {t * h * w} tokens, x has {x.shape[1]}")
 
     def _modulation(self, c: Tensor) -> tuple[Tensor, ...]:
@@ -219,9 +232,11 @@ class DiTBlock(nn.Module):
         return x + gate * y
 
     def forward(self, x: Tensor, c: Tensor, *, grid: tuple[int, int, int], context: Tensor | None = None,
-                rope: tuple[Tensor, Tensor] | None = None, added_context: Tensor | None = None) -> Tensor:
+                rope: tuple[Tensor, Tensor] | None = None, added_context: Tensor | None = None,
+                context_mask: Tensor | None = None) -> Tensor:
         """``context`` ``(B, M, context_dim)``: required with ``context_dim``, refused without; ``added_context``
-        ``(B, M', added_context_dim)`` likewise with ``added_context_dim``; ``rope`` ``(cos, sin)`` tables."""
+        ``(B, M', added_context_dim)`` likewise with ``added_context_dim``; ``rope`` ``(cos, sin)`` tables;
+        ``context_mask`` ``(B, M)``: which text tokens are real (1 / True; None: all), for the cross-attention."""
         self._check(x, c, grid)
         if (context is None) != (self.cross_attn is None):
             raise ValueError(f"DiTBlock: context (B, M, context_dim={self.context_dim}) is required with context_dim "
@@ -236,8 +251,8 @@ class DiTBlock(nn.Module):
                              f"attention='spacetime', got attention={self.attention!r}")
         shift1, scale1, gate1, shift2, scale2, gate2 = self._modulation(c)
         y = (layer_norm(self.norm1, x, self.upcast) * (1 + scale1) + shift1).to(x.dtype)
-        if rope is not None:
-            y = self.attn.attend_tokens(y, rope=rope)
+        if rope is not None or (self.attention == "spacetime" and self.attn.rope is None):
+            y = self.attn.attend_grid(y, grid, rope=rope)  # attention/spacetime or a sparse variant swapped in
         else:
             t, h, w = grid
             y = rearrange(y, "b (t h w) d -> b d t h w", t=t, h=h, w=w)
@@ -245,7 +260,7 @@ class DiTBlock(nn.Module):
         x = self._add(x, y, gate1)
         if self.cross_attn is not None:
             y = layer_norm(self.norm_cross, x, self.upcast).to(x.dtype)
-            x = x + self.cross_attn(y, context, added_context=added_context)
+            x = x + self.cross_attn(y, context, context_mask=context_mask, added_context=added_context)
         y = (layer_norm(self.norm2, x, self.upcast) * (1 + scale2) + shift2).to(x.dtype)
         return self._add(x, self.mlp(y), gate2)
 

@@ -21,7 +21,7 @@ from ._common import expand_to, upcast
 from .forward import q_sample
 from .parameterizations import get_parameterization
 from .schedules import NoiseSchedule
-from .step import Step
+from .step import Step, call_denoiser
 
 
 __all__ = ["EDMDenoiser", "GaussianDenoiser", "VPDenoiser", "edm_denoiser", "gaussian_denoiser", "vp_denoiser"]
@@ -111,7 +111,7 @@ class VPDenoiser:
             raise ValueError("denoiser/vp: no model bound; build('denoiser/vp', model=net, ...) or pass model=")
         x, s, alpha, time = self._levels(x, sigma, step)
         z = x * alpha
-        pred = net(z, time, **cond)
+        pred = call_denoiser(net, z, time, step, **cond)  # the step reaches a network that takes it (a step cache)
         if pred.shape != x.shape:
             raise ValueError(f"denoiser/vp: the network returned shape {tuple(pred.shape)} for a sample of shape "
                              f"{tuple(x.shape)}")
@@ -142,7 +142,7 @@ class EDMDenoiser:
             raise ValueError("denoiser/edm: no model bound; build('denoiser/edm', model=net, ...) or pass model=")
         x, sigma = upcast(x, sigma)
         c_skip, c_out, c_in, c_noise = self.preconditioning.coefficients(sigma)
-        pred = net(x * expand_to(c_in, x, "sigma"), _per_sample(c_noise, x), **cond)
+        pred = call_denoiser(net, x * expand_to(c_in, x, "sigma"), _per_sample(c_noise, x), step, **cond)
         return expand_to(c_skip, x, "sigma") * x + expand_to(c_out, x, "sigma") * pred
 
 

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from .. import registry
 from ..attention.configure import configure_attention
+from ..attention.context_parallel import sequence_shard
 from ..embed.rope import RoPE3d
 from ..registry import BadInput, register
 from .conditioning import ConditioningEmbedding, check_cond_keywords, maybe_checkpoint, timesteps_for
@@ -118,6 +119,8 @@ class SpaceTimeDiT(nn.Module):
             built); recorded, so the config rebuilds the model on the same backend.
         frame_attention, frame_attention_kwargs: swap the spatial blocks' ``attention/spatial`` for this frame-wise
             variant after building, weights kept (what ``swap_spatial_attention`` on a built model records).
+        spacetime_attention, spacetime_attention_kwargs: swap every full ``attention/spacetime`` for this sparse video
+            attention after building (what ``swap_spacetime_attention`` and ``--attention`` record).
     """
 
     def __init__(
@@ -153,6 +156,8 @@ class SpaceTimeDiT(nn.Module):
         attention_backend: str | None = None,
         frame_attention: str | None = None,
         frame_attention_kwargs: dict | None = None,
+        spacetime_attention: str | None = None,
+        spacetime_attention_kwargs: dict | None = None,
         device=None,
         dtype=None,
     ) -> None:
@@ -236,7 +241,14 @@ class SpaceTimeDiT(nn.Module):
         self.final = FinalAdaLN(hidden_dim, self.out_channels * self.patch_size[0] * self.patch_size[1]
                                 * self.patch_size[2], modulation=modulation, upcast=upcast, **factory)
         configure_attention(self, attention_backend=attention_backend, frame_attention=frame_attention,
-                            frame_attention_kwargs=frame_attention_kwargs)
+                            frame_attention_kwargs=frame_attention_kwargs, spacetime_attention=spacetime_attention,
+                            spacetime_attention_kwargs=spacetime_attention_kwargs)
+
+    # step caches (components/caches): what this net's hook points offer; the cache attached for one call
+    cache_structure = ("blocks", "attention")
+    step_cache = None
+    # the context-parallel mesh its token sequence is sharded over (``set_context_parallel``; None: one device)
+    context_parallel = None
 
     def set_gradient_checkpointing(self, enabled: bool = True) -> SpaceTimeDiT:
         self.gradient_checkpointing = enabled
@@ -265,11 +277,33 @@ class SpaceTimeDiT(nn.Module):
         c_blocks = c if self.shared_modulation is None else self.shared_modulation(c)
         context = self._context(cond.get("context"), x)
         image = self._image_context(cond.get("image_context"), x)
-        for block in self.blocks:
+
+        def run_block(k: int, tokens: Tensor) -> Tensor:
+            block = self.blocks[k]
             ctx, img = (context, image) if block.cross_attn is not None else (None, None)
-            tokens = maybe_checkpoint(self.gradient_checkpointing and self.training, _run_block, block, tokens,
-                                      c_blocks, grid, ctx, rope, img)
-        return self.patch.unpatchify(self.final(tokens, c), grid, self.out_channels)
+            return maybe_checkpoint(self.gradient_checkpointing and self.training, _run_block, block, tokens,
+                                    c_blocks, grid, ctx, rope, img)
+
+        with sequence_shard(self.context_parallel, tokens.shape[1]) as shard:
+            if shard is not None:  # this rank's tokens, with their per-token conditioning and rotary tables
+                if self.step_cache is not None:
+                    raise ValueError(f"{where}: a step cache decides from this rank's tokens only, so ranks would "
+                                     f"diverge; got step_cache={type(self.step_cache).__name__} with context_parallel")
+                tokens, rope, t, c, c_blocks = _shard_tokens(shard, tokens, rope, t, c, c_blocks)
+            tokens = self.block_loop(tokens, run_block, c=c_blocks, embedding=c, timestep=t * self.embed.time_scale)
+            out = self.final(tokens, c)
+            out = out if shard is None else shard.gather(out)  # (B, N, C_out·p_t·p_h·p_w): narrower than D
+        return self.patch.unpatchify(out, grid, self.out_channels)
+
+    def block_loop(self, tokens: Tensor, run_block, **facts) -> Tensor:
+        """``tokens = run_block(k, tokens)`` for every block k; the hook point of step caches (components/caches):
+        a cache attached for this call (``step_cache``) takes the loop over. ``facts``: the blocks' conditioning
+        ``c``, the timestep ``embedding`` and the ``timestep`` (t · time_scale, diffusers' units)."""
+        if self.step_cache is not None:
+            return self.step_cache.run_blocks(self, tokens, run_block, **facts)
+        for k in range(len(self.blocks)):
+            tokens = run_block(k, tokens)
+        return tokens
 
     def _image_context(self, image: Tensor | None, x: Tensor) -> Tensor | None:
         """``(B, M', image_context_dim)`` CLIP tokens -> ``(B, M', D)`` through the image projection."""
@@ -296,6 +330,15 @@ class SpaceTimeDiT(nn.Module):
             raise ValueError(f"{where}: context must be tokens of shape (B, M, context_dim) = ({x.shape[0]}, M, "
                              f"{width}) (the model was built with context_dim), got {got}")
         return self.context_proj(context.to(x.dtype))
+
+
+def _shard_tokens(shard, tokens: Tensor, rope, t: Tensor, c: Tensor, c_blocks: Tensor):
+    """This rank's slice of everything indexed by token: tokens ``(B, N, D)``, rope tables ``(N, head_dim)``, and
+    ``t`` ``(B, N)`` / ``c`` ``(B, N, D')`` when per token."""
+    rope = None if rope is None else tuple(shard.split(table, dim=0) for table in rope)
+    t = shard.split(t) if t.ndim == 2 else t
+    c, c_blocks = (shard.split(x) if x.ndim == 3 else x for x in (c, c_blocks))
+    return shard.split(tokens), rope, t, c, c_blocks
 
 
 def _run_block(block: nn.Module, tokens: Tensor, c: Tensor, grid, context: Tensor | None = None, rope=None,

@@ -61,11 +61,13 @@ class NoiseLevelExperts(nn.Module):
         config: their constructor keywords.
         boundary: the switch time, in the units of ``t`` as this net receives it (Wan 2.2 T2V: 0.875 of the flow
             time, I2V: 0.900 [V-code: Wan2.2 wan/configs/wan_t2v_A14B.py, wan_i2v_A14B.py ``boundary``]).
-        attention_backend, frame_attention, frame_attention_kwargs: as the experts' (set on both, recorded here).
+        attention_backend, frame_attention, frame_attention_kwargs, spacetime_attention, spacetime_attention_kwargs:
+            as the experts' (set on both, recorded here).
     """
 
     def __init__(self, net: str, config: Mapping, boundary: float, *, attention_backend: str | None = None,
-                 frame_attention: str | None = None, frame_attention_kwargs: dict | None = None, device=None,
+                 frame_attention: str | None = None, frame_attention_kwargs: dict | None = None,
+                 spacetime_attention: str | None = None, spacetime_attention_kwargs: dict | None = None, device=None,
                  dtype=None) -> None:
         super().__init__()
         where = type(self).__name__
@@ -80,7 +82,8 @@ class NoiseLevelExperts(nn.Module):
             if hasattr(self.high_noise, name):
                 setattr(self, name, getattr(self.high_noise, name))
         configure_attention(self, attention_backend=attention_backend, frame_attention=frame_attention,
-                            frame_attention_kwargs=frame_attention_kwargs)
+                            frame_attention_kwargs=frame_attention_kwargs, spacetime_attention=spacetime_attention,
+                            spacetime_attention_kwargs=spacetime_attention_kwargs)
 
     def expert_for(self, t) -> nn.Module:
         """The expert of one time ``t`` (a float or a 0-d / one-element tensor)."""

@@ -275,7 +275,17 @@ class SpaceTimeUNet(nn.Module):
         middle block, added to the skips and to the middle block's output (Zhang et al. 2023, ControlNet)."""
         if not self.decoder:
             raise ValueError(f"{type(self).__name__}: built with decoder=False (an encoder); call encode()")
-        return self.decode(*self.encode(x, t, **cond), control_residuals=control_residuals)
+
+        def body() -> Tensor:
+            return self.decode(*self.encode(x, t, **cond), control_residuals=control_residuals)
+
+        if self.step_cache is not None:  # the hook point of attention-level step caches (components/caches)
+            return self.step_cache.run_net(self, body, timestep=torch.as_tensor(t) * self.embed.time_scale)
+        return body()
+
+    # step caches (components/caches): a U-Net offers its attention modules, not a stack of same-width blocks
+    cache_structure = ("attention",)
+    step_cache = None
 
     def encode(self, x: Tensor, t, *, hint: Tensor | None = None, **cond
                ) -> tuple[Tensor, list[Tensor], Tensor, Tensor | None]:

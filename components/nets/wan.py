@@ -31,7 +31,7 @@ from ..blocks.wan import WAN_BLOCK, wan_block_options
 from ..embed.rope import wan_axes_dim
 from ..registry import BadInput, register
 from .dit import SpaceTimeDiT
-from .dit_parts import dit_inputs, dit_output_shape
+from .dit_parts import bad_net_inputs, dit_inputs, same_channels_output_shape
 
 
 _T2V_1_3B = dict(hidden_dim=1536, ffn_dim=8960, num_heads=12, depth=30)
@@ -64,28 +64,17 @@ def _inputs(cfg: dict, frames: int = 2, batch: int = 2, generator: torch.Generat
     return dit_inputs({**cfg, "input_size": (1, 8, 8)}, frames, batch, generator)
 
 
-def _output_shape(cfg: dict, x, *args, **kwargs):
-    return dit_output_shape({**cfg, "learn_sigma": False}, x)
-
-
-def _bad(x_shape=(2, 4, 2, 8, 8), t=None, **cond):
-    def make(cfg: dict):
-        (x, t0), good = _inputs(cfg, generator=torch.Generator().manual_seed(0))
-        return (torch.zeros(*x_shape), t0 if t is None else t), {**good, **cond}
-
-    return make
-
 
 @register(
     "net", "wan_transformer", paper="Wan Team 2025 (Wan 2.1 / 2.2, arXiv:2503.20314)", tiny=TINY, inputs=_inputs,
-    output_shape=_output_shape, tolerance={"bfloat16": 4e-2, "float16": 2e-2},
+    output_shape=same_channels_output_shape, tolerance={"bfloat16": 4e-2, "float16": 2e-2},
     bad_inputs=[
-        BadInput(match="height=7 must be divisible by patch_size", inputs=_bad((2, 4, 2, 7, 8)),
+        BadInput(match="height=7 must be divisible by patch_size", inputs=bad_net_inputs(_inputs, (2, 4, 2, 7, 8)),
                  why="spatial size not a multiple of the patch"),
-        BadInput(match="image_context must be", inputs=_bad(image_context=None), why="an I2V net without CLIP tokens"),
-        BadInput(match="context must be tokens", inputs=_bad(context=torch.zeros(2, 3, 17)),
+        BadInput(match="image_context must be", inputs=bad_net_inputs(_inputs, image_context=None), why="an I2V net without CLIP tokens"),
+        BadInput(match="context must be tokens", inputs=bad_net_inputs(_inputs, context=torch.zeros(2, 3, 17)),
                  why="text tokens of the wrong width"),
-        BadInput(match="t must be a scalar or shape", inputs=_bad(t=torch.zeros(2, 7)),
+        BadInput(match="t must be a scalar or shape", inputs=bad_net_inputs(_inputs, t=torch.zeros(2, 7)),
                  why="per-token t for the wrong token count"),
         BadInput(match="divisible by num_heads", init={"num_heads": 5}),
     ],
@@ -104,7 +93,8 @@ class WanTransformer(SpaceTimeDiT):
         frequency_dim: timestep sinusoid width (256).
         time_scale: ``t`` is multiplied by it first (1: diffusers' timesteps 0…1000; 1000: t ∈ [0, 1]).
         cross_attn_norm: the affine LayerNorm before each cross-attention (all released checkpoints).
-        gradient_checkpointing, attention_backend: as ``net/space_time_dit``.
+        gradient_checkpointing, attention_backend, spacetime_attention, spacetime_attention_kwargs: as
+            ``net/space_time_dit`` (the last two: a sparse video attention in place of the full self-attention).
     """
 
     def __init__(self, in_channels: int = 16, out_channels: int | None = None, *,
@@ -112,7 +102,8 @@ class WanTransformer(SpaceTimeDiT):
                  num_heads: int = 12, ffn_dim: int = 8960, context_dim: int = 4096,
                  image_context_dim: int | None = None, image_pos_embed_len: int | None = None,
                  frequency_dim: int = 256, time_scale: float = 1.0, cross_attn_norm: bool = True,
-                 gradient_checkpointing: bool = False, attention_backend: str | None = None, device=None,
+                 gradient_checkpointing: bool = False, attention_backend: str | None = None,
+                 spacetime_attention: str | None = None, spacetime_attention_kwargs: dict | None = None, device=None,
                  dtype=None) -> None:
         if hidden_dim % num_heads:  # before the RoPE split of the head size
             raise ValueError(f"WanTransformer: hidden_dim={hidden_dim} must be divisible by num_heads={num_heads}")
@@ -123,6 +114,7 @@ class WanTransformer(SpaceTimeDiT):
             qk_norm=WAN_BLOCK["qk_norm"], context_dim=context_dim, modulation=WAN_BLOCK["modulation"],
             image_context_dim=image_context_dim, image_pos_embed_len=image_pos_embed_len,
             block_kwargs=wan_block_options(ffn_dim, cross_attn_norm), upcast=WAN_BLOCK["upcast"],
-            gradient_checkpointing=gradient_checkpointing, attention_backend=attention_backend, device=device,
-            dtype=dtype,
+            gradient_checkpointing=gradient_checkpointing, attention_backend=attention_backend,
+            spacetime_attention=spacetime_attention, spacetime_attention_kwargs=spacetime_attention_kwargs,
+            device=device, dtype=dtype,
         )

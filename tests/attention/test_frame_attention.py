@@ -121,11 +121,18 @@ ALL_VARIANT_OPTIONS = {
     "attention/spatial": {}, "attention/spacetime": {}, "attention/sparse_causal": {}, "attention/cross_frame": {},
     "attention/fully_cross_frame": {}, "attention/windowed": {"window": [None, 3, 3]},
     "attention/temporal": {"position": "relative"}, "attention/cross": {"context_dim": 6},
+    "attention/sliding_tile": {"tile": [1, 3, 3], "window": [1, 1, 1]}, "attention/radial": {"block_size": 3},
+    "attention/sparse_videogen": {}, "attention/video_sparse": {"tile": [1, 3, 3], "sparsity": 0.5},
+    "attention/joint": {},
 }
 
 
 def _forward(module, key, x):
     context = torch.randn(2, 4, 6, generator=torch.Generator().manual_seed(5))
+    if key == "attention/joint":  # tokens and text tokens of the same width, both streams' outputs
+        tokens = x.flatten(2).transpose(1, 2)
+        return torch.cat(module(tokens, torch.randn(2, 4, x.shape[1], generator=torch.Generator().manual_seed(5))),
+                         dim=1)
     return module(x, context) if key == "attention/cross" else module(x)
 
 
