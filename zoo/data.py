@@ -279,20 +279,25 @@ class VideoFolder(Dataset):
 
     ``on_error="raise"`` refuses an unreadable or too-short video (ValueError naming it and the reason);
     ``"skip"`` leaves it out and records ``(path, reason)`` in ``self.skipped`` (also printed) — never silent.
+    ``on_short`` (default ``on_error``) decides for a readable video shorter than ``frames`` alone (fine-tuning skips
+    a corrupt clip but refuses a short one: its frame count is the user's to fix).
     ``cache`` (a ``.safetensors`` path): decoded clips are stored there and reused when the file list, sizes,
     modification times and options match.
     """
 
     def __init__(self, root, *, frames: int = 8, size: int = 16, channels: int = 3, stride: int = 1,
                  frame_step: int = 1, fps: float | None = None, split: str = "all", val_fraction: float = 0.2,
-                 split_by: str = "auto", on_error: str = "raise", cache: str | Path | None = None, seed: int = 0):
+                 split_by: str = "auto", on_error: str = "raise", on_short: str | None = None,
+                 cache: str | Path | None = None, seed: int = 0):
         for name, value in (("frames", frames), ("size", size), ("stride", stride), ("frame_step", frame_step)):
             if not (isinstance(value, int) and value > 0):
                 raise ValueError(f"VideoFolder: {name} must be a positive int, got {value!r}")
         if split not in SPLITS:
             raise ValueError(f"VideoFolder: split must be one of {SPLITS}, got {split!r}")
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"VideoFolder: on_error must be 'raise' or 'skip', got {on_error!r}")
+        on_short = on_error if on_short is None else on_short
+        for name, value in (("on_error", on_error), ("on_short", on_short)):
+            if value not in ("raise", "skip"):
+                raise ValueError(f"VideoFolder: {name} must be 'raise' or 'skip', got {value!r}")
         if split_by not in ("auto", "file", "time"):
             raise ValueError(f"VideoFolder: split_by must be 'auto', 'file' or 'time', got {split_by!r}")
         if not 0 < val_fraction < 1:
@@ -342,7 +347,7 @@ class VideoFolder(Dataset):
             else:
                 lo, hi = 0, n
             if hi - lo < frames:
-                self._refuse(on_error, str(f), f"has {n} frames after frame_step; the {split} part [{lo}, {hi}) is "
+                self._refuse(on_short, str(f), f"has {n} frames after frame_step; the {split} part [{lo}, {hi}) is "
                                                f"shorter than frames={frames}")
                 continue
             self.files.append(f)

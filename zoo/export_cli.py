@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampler", metavar="KEY", help="sampler the saved plan samples with (default: the recipe's)")
     parser.add_argument("--steps", type=positive_int, help="default sampler steps of the saved plan (default: the "
                                                            "recipe's)")
+    parser.add_argument("--weights", metavar="DIR",
+                        help="the diffusers-format folder a fine-tuned run started from, if it moved (default: the "
+                             "one its config.json records); a --lora run's adapters are merged into its net")
     parser.add_argument("--dtype", choices=sorted(_DTYPES), help="precision of the saved weights (default: the "
                                                                  "checkpoint's)")
 
@@ -59,12 +62,15 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"RUN {args.run}: {file} has no config.json beside it naming its recipe (a checkpoint "
                          "written by `python -m zoo train` expected)")
     check_sampler(args.sampler)
+    if args.weights is not None and not Path(args.weights).is_dir():
+        raise UsageError(f"--weights {args.weights}: no such folder (the diffusers-format folder the run started from)")
 
     overrides = {k: v for k, v in dict(sampler=args.sampler, steps=args.steps).items() if v is not None}
     dtype = getattr(torch, _DTYPES[args.dtype]) if args.dtype else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        path = export_run(file.parent if file.name == "model.safetensors" else file, out, dtype=dtype, **overrides)
+        path = export_run(file.parent if file.name == "model.safetensors" else file, out, dtype=dtype,
+                          weights=args.weights, **overrides)
     for warning in caught:
         print(f"note: {warning.message}", file=sys.stderr)
     files = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())

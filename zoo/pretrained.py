@@ -442,7 +442,8 @@ def _load_state(module: nn.Module, entry: Mapping, root: Path, where: str) -> No
 
 
 # ---------------------------------------------------------------------------------------------------------- runs
-def export_run(run, out, *, dtype: torch.dtype | None = None, **plan_overrides) -> Path:
+def export_run(run, out, *, dtype: torch.dtype | None = None, weights: str | Path | None = None,
+               **plan_overrides) -> Path:
     """Write the pipeline of a ``zoo train`` run to ``out`` (``save_pretrained``): the run's recipe and preset, its
     net built with the run's constructor overrides and its checkpoint's (EMA) weights loaded strictly.
 
@@ -450,7 +451,9 @@ def export_run(run, out, *, dtype: torch.dtype | None = None, **plan_overrides) 
     checkpoint directory (``zoo.sample.resolve_checkpoint``). ``plan_overrides``: sampling overrides of the saved plan
     (``sampler``, ``steps``, ... as ``zoo.resolve``); ``dtype``: the saved precision (default the checkpoint's).
     The parts training does not touch (autoencoder, encoders, a cascade's later stages) are the pipeline's own,
-    random-initialised from the run's seed. Returns ``out``."""
+    random-initialised from the run's seed, or those of the run's ``--weights`` folder (``weights``: where that
+    folder is now); a ``--lora`` run's adapters are merged into that folder's net (``zoo.lora.merge_lora``), so the
+    saved folder is a plain full pipeline. Returns ``out``."""
     import warnings
 
     import zoo
@@ -464,9 +467,27 @@ def export_run(run, out, *, dtype: torch.dtype | None = None, **plan_overrides) 
     name, preset = config["model"], config.get("preset", "tiny")
     train = config.get("train") or {}
     torch.manual_seed(int(train.get("seed", 0)))
-    model = zoo.create_model(name, preset, **(train.get("overrides") or {}))
-    load_weights(model, file)
+    folder = weights or train.get("weights")
+    parts = {}
+    if folder:  # a fine-tuned run: the other parts (and a LoRA run's base net) are its --weights folder's
+        from .finetune import pretrained_parts
+
+        if not Path(folder).is_dir():
+            raise ValueError(f"export: the run was trained from --weights {folder}, which is not a folder here; "
+                             "give the folder with --weights DIR")
+        parts = pretrained_parts(name, folder, preset)
+    model = parts.pop("model", None) or zoo.create_model(name, preset, **(train.get("overrides") or {}))
+    if train.get("lora"):
+        from .lora import load_lora_checkpoint, merge_lora
+
+        if not folder:
+            raise ValueError(f"export: {file} holds LoRA adapters without the --weights folder they adapt")
+        merge_lora(load_lora_checkpoint(model, file, config))  # W = W0 + (alpha/r) B A: a plain net again
+    else:
+        load_weights(model, file)
     pipe = zoo.create_pipeline(name, preset, model=model, **plan_overrides)
+    if parts:
+        pipe.use_parts(parts)
     if pipe.stages:
         warnings.warn(f"export: {name} is a cascade; `zoo train` trains its first model, so its {len(pipe.stages)} "
                       "later stage(s) are exported at random initialisation", UserWarning, stacklevel=2)
@@ -474,4 +495,6 @@ def export_run(run, out, *, dtype: torch.dtype | None = None, **plan_overrides) 
         pipe.to(dtype=dtype)
     source = {"kind": "zoo train checkpoint", "trained_as": f"{name}/{preset}", "step": config.get("step"),
               "checkpoint": file.parent.name if file.name == "model.safetensors" else file.name}
+    if train.get("lora"):
+        source["lora"] = {"rank": train["lora"], "alpha": train.get("lora_alpha"), "merged": True}
     return save_pretrained(pipe, out, source=source)
