@@ -13,6 +13,7 @@ only, separately per axis.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -21,6 +22,9 @@ from torch import Tensor, nn
 
 from ..registry import BadInput, register
 from .sincos import grid_positions
+
+
+SPECTRA = ("inverse", "ltx")
 
 
 def default_axes_dim(head_dim: int) -> tuple[int, int, int]:
@@ -80,10 +84,14 @@ class RoPE3d(nn.Module):
         theta: base θ of the frequencies (10000).
         max_positions: grid positions per axis with precomputed tables (Wan: ``rope_max_seq_len`` 1024); a larger grid
             is computed on the fly from ``frequencies``.
+        spectrum: the frequencies of an axis of width d: ``"inverse"`` ω_m = θ^(−2m/d) (RoFormer) or ``"ltx"``
+            ω_m = (π/2)·θ^(m/(d/2 − 1)), m = 0 … d/2 − 1 (LTX-Video, whose positions are scaled to [−1, 1])
+            [V-code: diffusers transformer_ltx.py ``LTXVideoRotaryPosEmbed``].
     """
 
     def __init__(self, head_dim: int, axes_dim: Sequence[int] | None = None, theta: float = 10000.0, *,
-                 max_positions: int = 1024, device=None, dtype=None) -> None:  # tables are fp32 whatever dtype
+                 max_positions: int = 1024, spectrum: str = "inverse", device=None,
+                 dtype=None) -> None:  # tables are fp32 whatever dtype
         super().__init__()
         where = type(self).__name__
         if head_dim <= 0 or head_dim % 2:
@@ -92,9 +100,12 @@ class RoPE3d(nn.Module):
         if len(axes) != 3 or sum(axes) != head_dim or any(d <= 0 or d % 2 for d in axes):
             raise ValueError(f"{where}: axes_dim must be three positive even ints (d_t, d_h, d_w) summing to "
                              f"head_dim={head_dim}, got {axes_dim!r}")
+        if spectrum not in SPECTRA:
+            raise ValueError(f"{where}: spectrum must be one of {SPECTRA}, got {spectrum!r}")
         if not isinstance(max_positions, int) or max_positions <= 0:
             raise ValueError(f"{where}: max_positions must be a positive int, got {max_positions!r}")
         self.head_dim, self.axes_dim, self.theta, self.max_positions = head_dim, axes, theta, max_positions
+        self.spectrum = spectrum
         # plain fp32 CPU tensors, not buffers: ``model.to(bfloat16)`` must not round them (diffusers keeps Wan's
         # ``rope`` in fp32 for the same reason), and a model built on ``meta`` still has them
         positions = torch.arange(max_positions, dtype=torch.float64)
@@ -104,6 +115,8 @@ class RoPE3d(nn.Module):
         self._last: tuple | None = None
 
     def _omega(self, d: int, device) -> Tensor:
+        if self.spectrum == "ltx":
+            return math.pi / 2 * self.theta ** torch.linspace(0, 1, d // 2, dtype=torch.float64, device=device)
         return self.theta ** (-torch.arange(0, d, 2, dtype=torch.float64, device=device) / d)
 
     def frequencies(self, positions: Tensor) -> tuple[Tensor, Tensor]:
@@ -164,7 +177,7 @@ class RoPE3d(nn.Module):
         return self.rotate(q, cos, sin), self.rotate(k, cos, sin)
 
     def extra_repr(self) -> str:
-        return f"head_dim={self.head_dim}, axes_dim={self.axes_dim}, theta={self.theta}"
+        return f"head_dim={self.head_dim}, axes_dim={self.axes_dim}, theta={self.theta}, spectrum={self.spectrum!r}"
 
 
 def _check_grid(grid, where: str) -> tuple[int, int, int]:
@@ -177,8 +190,11 @@ def _check_grid(grid, where: str) -> tuple[int, int, int]:
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     """Heads ``x`` ``(B', heads, N, D)`` rotated by tables ``(N, D)`` or ``(S, N, D)``: with S tables, sequence ``i`` of
     the ``B'`` folded sequences takes table ``i mod S`` (the batch is the outermost factor of every fold,
-    ``(b …)``, so ``B' = B·S``)."""
+    ``(b …)``, so ``B' = B·S``); or per-head tables ``(1, heads, N, D)`` (LTX-Video rotates the full width before
+    the head split, so each head has its own slice of the table)."""
     if cos.ndim == 2:
+        return RoPE3d.rotate(x, cos, sin)
+    if cos.ndim == 4 and cos.shape[0] == 1 and cos.shape[1:] == x.shape[1:]:
         return RoPE3d.rotate(x, cos, sin)
     s = cos.shape[0]
     if cos.ndim != 3 or x.shape[0] % s or cos.shape[-2:] != x.shape[-2:]:

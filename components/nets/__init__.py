@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (registration)
            dit,
            hunyuan_video,
            hunyuan_video_vae,
+           ltx_video,
            noise_experts,
            unet,
            wan,
@@ -21,10 +22,11 @@ from .control import ControlBranch, ControlledUNet
 from .dit import SpaceTimeDiT
 from .hunyuan_video import HUNYUAN_VIDEO_SIZES, HunyuanVideoTransformer
 from .hunyuan_video_vae import HunyuanVideoVAE
+from .ltx_video import LTX_VIDEO_SIZES, LTXVideoTransformer
 from .unet import SpaceTimeUNet
 from .wan import WAN_SIZES, WanTransformer
 from .wan_vae import WanCausalVAE
 
 
-__all__ = ["COGVIDEOX_SIZES", "CogVideoXTransformer", "CogVideoXVAE", "ConditioningEmbedding", "ControlBranch", "ControlledUNet", "HUNYUAN_VIDEO_SIZES", "HunyuanVideoTransformer", "HunyuanVideoVAE", "SpaceTimeDiT", "SpaceTimeUNet", "WAN_SIZES",
+__all__ = ["COGVIDEOX_SIZES", "CogVideoXTransformer", "CogVideoXVAE", "ConditioningEmbedding", "ControlBranch", "ControlledUNet", "HUNYUAN_VIDEO_SIZES", "HunyuanVideoTransformer", "HunyuanVideoVAE", "LTX_VIDEO_SIZES", "LTXVideoTransformer", "SpaceTimeDiT", "SpaceTimeUNet", "WAN_SIZES",
            "WanCausalVAE", "WanTransformer"]

@@ -23,7 +23,7 @@ from ..attention.configure import configure_attention
 from ..checks import check_video
 from ..examples import video_inputs
 from ..registry import BadInput, register
-from .autoencoder_parts import ImageEncoder, VideoDecoder, check_autoencoder_input
+from .autoencoder_parts import ImageEncoder, PosteriorEncoder, VideoDecoder, check_autoencoder_input
 
 
 TINY = dict(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, num_groups=4)
@@ -40,7 +40,7 @@ TINY = dict(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, num_groups=
                  why="H not divisible by the spatial factor"),
     ],
 )
-class VideoAutoencoder(nn.Module):
+class VideoAutoencoder(PosteriorEncoder, nn.Module):
     """KL autoencoder ``(B, C, T, H, W) -> latents (B, latent_channels, T, H/f, W/f) -> (B, C_out, T, H, W)``.
 
     Args:
@@ -94,13 +94,6 @@ class VideoAutoencoder(nn.Module):
         mean, logvar = self.quant_conv(self.encoder(x)).chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 
-    def encode(self, x: Tensor, *, sample: bool = False, generator: torch.Generator | None = None) -> Tensor:
-        """Latents: the posterior mean, or a sample ``mean + exp(logvar / 2) · n`` with ``sample=True``."""
-        mean, logvar = self.encode_moments(x)
-        if not sample:
-            return mean
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        return mean + torch.exp(0.5 * logvar) * noise
 
     def decode(self, z: Tensor) -> Tensor:
         """``(B, latent, T, h, w) -> (B, C_out, T, h·f, w·f)``; T = 1 decodes an image."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -144,3 +145,17 @@ def check_autoencoder_input(x: Tensor, channels: int, factor: int, where: str) -
     check_video(x, channels=channels, where=where)
     check_divisible("height", x.shape[3], factor, "2 ** (levels − 1)", where=where)
     check_divisible("width", x.shape[4], factor, "2 ** (levels − 1)", where=where)
+
+
+class PosteriorEncoder:
+    """``encode`` of a KL autoencoder from its ``encode_moments`` (mixed into every autoencoder net): the posterior
+    mean, or with ``sample=True`` a draw ``mean + exp(logvar / 2) · n``, n ~ N(0, I) from ``generator``. Keywords other
+    than ``sample`` / ``generator`` go to ``encode_moments`` (Wan's ``chunked``)."""
+
+    def encode(self, x: Tensor, *, sample: bool = False, generator: torch.Generator | None = None,
+               **moments) -> Tensor:
+        mean, logvar = self.encode_moments(x, **moments)
+        if not sample:
+            return mean
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + torch.exp(0.5 * logvar) * noise

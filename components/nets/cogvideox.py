@@ -37,7 +37,7 @@ from ..embed.rope import RoPE3d
 from ..embed.sincos import grid_positions, sincos_table
 from ..registry import BadInput, register
 from .conditioning import ConditioningEmbedding, check_cond_keywords, maybe_checkpoint, timesteps_for
-from .dit_parts import FinalAdaLN, dit_inputs, dit_output_shape
+from .dit_parts import FinalAdaLN, bad_net_inputs, dit_inputs, same_channels_output_shape
 
 
 POS_EMBEDS = ("sincos_3d", "rope_3d")
@@ -86,25 +86,16 @@ def _inputs(cfg: dict, frames: int = 2, batch: int = 2, generator: torch.Generat
     return dit_inputs({**cfg, "input_size": (1, 8, 8)}, frames, batch, generator)
 
 
-def _output_shape(cfg: dict, x, *args, **kwargs):
-    return dit_output_shape({**cfg, "learn_sigma": False}, x)
-
-
-def _bad(x_shape=(2, 4, 2, 8, 8), **cond):
-    def make(cfg: dict):
-        (x, t), good = _inputs(cfg, generator=torch.Generator().manual_seed(0))
-        return (torch.zeros(*x_shape), t), {**good, **cond}
-    return make
 
 
 @register(
     "net", "cogvideox_transformer", paper="Yang et al. 2024 (CogVideoX, arXiv 2408.06072)", tiny=TINY,
-    inputs=_inputs, output_shape=_output_shape, tolerance={"bfloat16": 4e-2, "float16": 2e-2},
+    inputs=_inputs, output_shape=same_channels_output_shape, tolerance={"bfloat16": 4e-2, "float16": 2e-2},
     bad_inputs=[
-        BadInput(match="height=7 must be divisible by patch_size", inputs=_bad((2, 4, 2, 7, 8)),
+        BadInput(match="height=7 must be divisible by patch_size", inputs=bad_net_inputs(_inputs, (2, 4, 2, 7, 8)),
                  why="spatial size not a multiple of the patch"),
-        BadInput(match="context must be tokens", inputs=_bad(context=None), why="no text for a text-to-video net"),
-        BadInput(match="context must be tokens", inputs=_bad(context=torch.zeros(2, 3, 9)),
+        BadInput(match="context must be tokens", inputs=bad_net_inputs(_inputs, context=None), why="no text for a text-to-video net"),
+        BadInput(match="context must be tokens", inputs=bad_net_inputs(_inputs, context=torch.zeros(2, 3, 9)),
                  why="text tokens of the wrong width"),
         BadInput(match="pos_embed must be one of", init={"pos_embed": "learned"}),
         BadInput(match="divisible by num_heads", init={"num_heads": 3}),

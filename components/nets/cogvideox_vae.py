@@ -33,6 +33,7 @@ from ..conv.causal import CausalConv3d
 from ..conv.feature_cache import FeatureCache
 from ..examples import video_inputs
 from ..registry import BadInput, register
+from .autoencoder_parts import PosteriorEncoder
 
 
 TINY = dict(latent_channels=4, block_channels=(8, 16), layers_per_block=1, groups=4, temporal_factor=2)
@@ -138,7 +139,7 @@ def _bad(frames: int, height: int = 8):
         BadInput(match="temporal_factor", init={"temporal_factor": 3}, why="not a power of two"),
     ],
 )
-class CogVideoXVAE(nn.Module):
+class CogVideoXVAE(PosteriorEncoder, nn.Module):
     """Causal video VAE ``(B, 3, 1 + f_t·k, H, W) -> latents (B, z, …, H/f, W/f) -> (B, 3, …)`` (see the module
     docstring); ``f = 2^(levels − 1)`` (``spatial_factor``), ``f_t`` = ``temporal_factor``.
 
@@ -187,13 +188,6 @@ class CogVideoXVAE(nn.Module):
         mean, logvar = h.chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 
-    def encode(self, x: Tensor, *, sample: bool = False, generator: torch.Generator | None = None) -> Tensor:
-        """Latents: the posterior mean, or a sample ``mean + exp(logvar / 2) · n`` with ``sample=True``."""
-        mean, logvar = self.encode_moments(x)
-        if not sample:
-            return mean
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        return mean + torch.exp(0.5 * logvar) * noise
 
     def decode(self, z: Tensor) -> Tensor:
         """``(B, z, T, h, w) -> (B, C_out, 1 + f_t(T − 1), h·f, w·f)`` (for the published batching), in frame batches

@@ -147,3 +147,20 @@ def dit_output_shape(cfg: dict, x: Tensor, *args, **kwargs) -> tuple[int, ...]:
     b, c, t, h, w = x.shape
     out = cfg.get("out_channels") or (2 * c if cfg.get("learn_sigma", True) else c)
     return (b, out, t, h, w)
+
+
+def same_channels_output_shape(cfg: dict, x: Tensor, *args, **kwargs) -> tuple[int, ...]:
+    """``output_shape`` of a net predicting as many channels as its input latents (no learned Σ: the flow / v nets)."""
+    return dit_output_shape({**cfg, "learn_sigma": False}, x)
+
+
+def bad_net_inputs(inputs, x_shape: tuple[int, ...] | None = None, t=None, **cond):
+    """A ``BadInput.inputs`` maker: the entry's own example ``inputs`` with ``x`` replaced by zeros of ``x_shape``
+    (None: kept), ``t`` by ``t`` (None: kept) and the conditioning keywords in ``cond`` overridden (None: dropped
+    as a keyword left out would be)."""
+    def make(cfg: dict):
+        (x, t0), good = inputs(cfg, generator=torch.Generator().manual_seed(0))
+        x = x if x_shape is None else torch.zeros(*x_shape)
+        return (x, t0 if t is None else t), {**good, **cond}
+
+    return make

@@ -37,7 +37,7 @@ from ..attention.configure import configure_attention
 from ..embed.rope import RoPE3d
 from ..registry import BadInput, register
 from .conditioning import ConditioningEmbedding, check_cond_keywords, maybe_checkpoint, timesteps_for
-from .dit_parts import FinalAdaLN, dit_inputs, dit_output_shape
+from .dit_parts import FinalAdaLN, bad_net_inputs, dit_inputs, same_channels_output_shape
 
 
 # Published size, as this class's keywords. [V-code: diffusers scripts/convert_hunyuan_video_to_diffusers.py builds
@@ -60,28 +60,19 @@ def _inputs(cfg: dict, frames: int = 2, batch: int = 2, generator: torch.Generat
     return (x, t), cond
 
 
-def _output_shape(cfg: dict, x, *args, **kwargs):
-    return dit_output_shape({**cfg, "learn_sigma": False}, x)
-
-
-def _bad(x_shape=(2, 4, 2, 8, 8), **cond):
-    def make(cfg: dict):
-        (x, t), good = _inputs(cfg, generator=torch.Generator().manual_seed(0))
-        return (torch.zeros(*x_shape), t), {**good, **cond}
-    return make
 
 
 @register(
     "net", "hunyuan_video_transformer", paper="Kong et al. 2024 (HunyuanVideo, arXiv 2412.03603)", tiny=TINY,
-    inputs=_inputs, output_shape=_output_shape, tolerance={"bfloat16": 4e-2, "float16": 2e-2},
+    inputs=_inputs, output_shape=same_channels_output_shape, tolerance={"bfloat16": 4e-2, "float16": 2e-2},
     bad_inputs=[
-        BadInput(match="height=7 must be divisible by patch_size", inputs=_bad((2, 4, 2, 7, 8)),
+        BadInput(match="height=7 must be divisible by patch_size", inputs=bad_net_inputs(_inputs, (2, 4, 2, 7, 8)),
                  why="spatial size not a multiple of the patch"),
-        BadInput(match="context must be tokens", inputs=_bad(context=None), why="no text for a text-to-video net"),
-        BadInput(match="added_cond must have shape", inputs=_bad(added_cond=None), why="no pooled text vector"),
-        BadInput(match="context_mask must be", inputs=_bad(context_mask=torch.ones(2, 4, dtype=torch.bool)),
+        BadInput(match="context must be tokens", inputs=bad_net_inputs(_inputs, context=None), why="no text for a text-to-video net"),
+        BadInput(match="added_cond must have shape", inputs=bad_net_inputs(_inputs, added_cond=None), why="no pooled text vector"),
+        BadInput(match="context_mask must be", inputs=bad_net_inputs(_inputs, context_mask=torch.ones(2, 4, dtype=torch.bool)),
                  why="a mask for another text length"),
-        BadInput(match="guidance must be", inputs=_bad(guidance=torch.ones(3)), why="guidance for another batch"),
+        BadInput(match="guidance must be", inputs=bad_net_inputs(_inputs, guidance=torch.ones(3)), why="guidance for another batch"),
         BadInput(match="axes_dim", init={"rope_axes_dim": (4, 4, 4)}, why="rope split not summing to the head"),
     ],
 )

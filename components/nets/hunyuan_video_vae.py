@@ -34,6 +34,7 @@ from ..checks import check_divisible, check_video
 from ..conv.causal import CausalConv3d
 from ..examples import video_inputs
 from ..registry import BadInput, register
+from .autoencoder_parts import PosteriorEncoder
 
 
 TINY = dict(latent_channels=4, block_channels=(8, 16), layers_per_block=1, groups=4, temporal_factor=2)
@@ -159,7 +160,7 @@ class HunyuanVideoDecoder(nn.Module):
         BadInput(match="temporal_factor must be", init={"temporal_factor": 3}),
     ],
 )
-class HunyuanVideoVAE(nn.Module):
+class HunyuanVideoVAE(PosteriorEncoder, nn.Module):
     """HunyuanVideo's causal VAE: ``encode`` ``(B, 3, 1 + f_t·k, H, W) -> (B, z, 1 + k, H/f, W/f)``, ``decode`` back
     (module docstring); ``forward`` is decode(encode(x)).
 
@@ -209,13 +210,6 @@ class HunyuanVideoVAE(nn.Module):
         mean, logvar = self.quant_conv(self.encoder(x)).chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 
-    def encode(self, x: Tensor, *, sample: bool = False, generator: torch.Generator | None = None) -> Tensor:
-        """Latents: the posterior mean, or a sample ``mean + exp(logvar / 2) · n`` with ``sample=True``."""
-        mean, logvar = self.encode_moments(x)
-        if not sample:
-            return mean
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        return mean + torch.exp(0.5 * logvar) * noise
 
     def decode(self, z: Tensor) -> Tensor:
         """``(B, z, T, h, w) -> (B, C_out, 1 + f_t(T − 1), h·f, w·f)``; not clamped."""

@@ -24,6 +24,7 @@ from ..conv.causal import CausalConv3d
 from ..conv.feature_cache import FeatureCache
 from ..examples import video_inputs
 from ..registry import BadInput, register
+from .autoencoder_parts import PosteriorEncoder
 from .wan_vae_parts import WanCausalDecoder, WanCausalEncoder, patchify, unpatchify
 from .wan_vae_tiling import tiled_decode
 
@@ -46,7 +47,7 @@ def _bad(frames: int, height: int = 8):
         BadInput(match="temporal_downsample", init={"temporal_downsample": (True, True)}, why="one flag per level"),
     ],
 )
-class WanCausalVAE(nn.Module):
+class WanCausalVAE(PosteriorEncoder, nn.Module):
     """Causal video VAE ``(B, C, 1 + f_t·k, H, W) -> latents (B, z, 1 + k, H/f, W/f) -> (B, C_out, …)``.
 
     ``f = 2^(levels − 1) · patch_size`` (``spatial_factor``), ``f_t = 2^(number of temporal levels)``
@@ -121,14 +122,6 @@ class WanCausalVAE(nn.Module):
         mean, logvar = self.quant_conv(h).chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 
-    def encode(self, x: Tensor, *, sample: bool = False, generator: torch.Generator | None = None,
-               chunked: bool = True) -> Tensor:
-        """Latents: the posterior mean, or a sample ``mean + exp(logvar / 2) · n`` with ``sample=True``."""
-        mean, logvar = self.encode_moments(x, chunked=chunked)
-        if not sample:
-            return mean
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        return mean + torch.exp(0.5 * logvar) * noise
 
     def _decode_patches(self, z: Tensor, chunked: bool) -> Tensor:
         """Raw latents -> the decoder's (patchified, unclamped) output, one latent frame at a time if ``chunked``."""

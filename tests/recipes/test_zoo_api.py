@@ -9,7 +9,9 @@ import zoo
 
 
 def test_list_models_filters_and_sorts():
-    assert zoo.list_models() == sorted(zoo.list_models())
+    from components.registry import natural_key
+
+    assert zoo.list_models() == sorted(zoo.list_models(), key=natural_key)  # x2 before x10: wan2_1_t2v_1_3b, then _14b
     assert {"vdm", "dit_xl_2", "sora_dit"} <= set(zoo.list_models())
     assert zoo.list_models("dit*") == ["dit_xl_2"]
     assert zoo.list_models("nothing*") == []

@@ -8,6 +8,7 @@ from . import (
     cogvideox_transformer,  # noqa: F401, E402  (registers the CogVideoXTransformer3DModel converter)
     controlnet,  # noqa: F401, E402  (registers the ControlNetModel converter)
     hunyuan_video_transformer,  # noqa: F401, E402  (registers the HunyuanVideoTransformer3DModel converter)
+    ltx_video_transformer,  # noqa: F401, E402  (registers the LTXVideoTransformer3DModel converter)
     svd,  # noqa: F401, E402  (registers the UNetSpatioTemporalConditionModel converter)
     unet2d,  # noqa: F401, E402  (registers the UNet2DConditionModel converter)
     unet3d,  # noqa: F401, E402  (registers the UNet3DConditionModel converter)

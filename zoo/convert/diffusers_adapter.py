@@ -58,12 +58,15 @@ OURS = "b c t h w"
 @dataclass(frozen=True)
 class Convention:
     """How a diffusers class is called: its ``sample`` layout, the name of that argument, its conditioning keywords
-    -> ours, and whether its ``timestep`` may be per token ``(B, N)``."""
+    -> ours, whether its ``timestep`` may be per token ``(B, N)``, which of our keywords are in timestep units, and
+    which diffusers keywords our net computes itself (accepted and ignored by ``DiffusersTransformer``)."""
 
     layout: str
     sample: str
     keywords: tuple[tuple[str, str], ...]
     per_token_time: bool = False
+    time_like: tuple[str, ...] = ()  # our keywords in timestep units (divided by time_scale like t)
+    computed: tuple[str, ...] = ()  # diffusers keywords the pipeline computes and our net computes itself (ignored)
 
 
 _UNET_KEYWORDS = (("encoder_hidden_states", "context"), ("added_time_ids", "added_cond"))
@@ -72,6 +75,12 @@ CONVENTIONS = {
     "UNet3DConditionModel": Convention("b c t h w", "sample", _UNET_KEYWORDS),
     "WanTransformer3DModel": Convention("b c t h w", "hidden_states", (
         ("encoder_hidden_states", "context"), ("encoder_hidden_states_image", "image_context")), per_token_time=True),
+    # the 5B's rotary tables (the pipeline's resize-crop rule) are recomputed by net/cogvideox_transformer
+    "CogVideoXTransformer3DModel": Convention("b t c h w", "hidden_states", (("encoder_hidden_states", "context"),),
+                                              computed=("image_rotary_emb",)),
+    "HunyuanVideoTransformer3DModel": Convention("b c t h w", "hidden_states", (
+        ("encoder_hidden_states", "context"), ("pooled_projections", "added_cond"),
+        ("encoder_attention_mask", "context_mask"), ("guidance", "guidance")), time_like=("guidance",)),
 }
 LAYOUTS = {name: c.layout for name, c in CONVENTIONS.items()}  # diffusers class -> its ``sample`` layout
 
@@ -178,7 +187,10 @@ class DiffusersModel(nn.Module):
         x = einops.rearrange(sample, f"{self.layout} -> {OURS}")
         cond = {ours: keywords[theirs] for theirs, ours in self.convention.keywords if keywords.get(theirs) is not None}
         t = _timesteps(timestep, x.shape[0], x.device, self.convention.per_token_time)
-        out = self.model(x, t / self.time_scale if self.time_scale != 1 else t, **cond)
+        if self.time_scale != 1:
+            t = t / self.time_scale
+            cond.update({k: cond[k] / self.time_scale for k in self.convention.time_like if k in cond})
+        out = self.model(x, t, **cond)
         out = einops.rearrange(out, f"{OURS} -> {self.layout}")
         return UNetOutput(out) if return_dict else (out,)
 
@@ -214,22 +226,28 @@ class DiffusersUNet(DiffusersModel):
 
 
 class DiffusersTransformer(DiffusersModel):
-    """Our converted Wan transformer (``net/wan_transformer``) as diffusers' ``WanTransformer3DModel``."""
+    """Our converted transformer as diffusers' ``WanTransformer3DModel`` (``net/wan_transformer``),
+    ``CogVideoXTransformer3DModel`` (``net/cogvideox_transformer``; ``hidden_states`` ``(B, T, C, H, W)``) or
+    ``HunyuanVideoTransformer3DModel`` (``net/hunyuan_video_transformer``)."""
 
-    classes = ("WanTransformer3DModel",)
+    classes = ("WanTransformer3DModel", "CogVideoXTransformer3DModel", "HunyuanVideoTransformer3DModel")
 
     def cache_context(self, name: str, **kwargs) -> contextlib.AbstractContextManager:
         """diffusers' ``CacheMixin.cache_context`` (entered around each call by the Wan pipelines): nothing to cache."""
         return contextlib.nullcontext()
 
     def forward(self, hidden_states: Tensor, timestep, encoder_hidden_states: Tensor | None = None,
-                encoder_hidden_states_image: Tensor | None = None, return_dict: bool = True,
-                attention_kwargs: dict | None = None, **extras) -> UNetOutput | tuple:
-        """``hidden_states`` ``(B, C, T, H, W)``, ``timestep`` diffusers' (0…1000; ``(B,)`` or per token ``(B, N)``),
-        text tokens ``(B, L, D)``, CLIP tokens ``(B, 257, 1280)`` (I2V) -> the velocity ``(B, C_out, T, H, W)``."""
+                return_dict: bool = True, attention_kwargs: dict | None = None, **keywords) -> UNetOutput | tuple:
+        """``hidden_states`` in the class's layout, ``timestep`` diffusers' (0…1000; ``(B,)``, or per token
+        ``(B, N)`` for Wan), text tokens ``encoder_hidden_states`` ``(B, L, D)`` and the class's other keywords
+        (Wan: ``encoder_hidden_states_image`` ``(B, 257, 1280)``; HunyuanVideo: ``pooled_projections`` ``(B, 768)``,
+        ``encoder_attention_mask`` ``(B, L)``, ``guidance`` ``(B,)`` = 1000·w; CogVideoX: ``image_rotary_emb``,
+        ignored: the net computes the same tables) -> the prediction in the same layout."""
+        theirs = {k for k, _ in self.convention.keywords}
+        extras = {k: v for k, v in keywords.items() if k not in theirs and k not in self.convention.computed}
         _refuse_extras(f"{type(self).__name__}.forward", {**extras, "attention_kwargs": attention_kwargs or None})
-        return self._run(hidden_states, timestep, dict(encoder_hidden_states=encoder_hidden_states,
-                                                       encoder_hidden_states_image=encoder_hidden_states_image),
+        known = {k: v for k, v in keywords.items() if k in theirs}
+        return self._run(hidden_states, timestep, dict(encoder_hidden_states=encoder_hidden_states, **known),
                          return_dict)
 
 
@@ -241,7 +259,8 @@ class ZooModel(nn.Module):
 
     def __init__(self, net: nn.Module, *, time_scale: float = 1.0) -> None:
         super().__init__()
-        self.convention = _convention(type(net).__name__)
+        # a class whose pipeline computes inputs for it (CogVideoX's rotary tables) cannot be called alone
+        self.convention = _convention(type(net).__name__, {k: c for k, c in CONVENTIONS.items() if not c.computed})
         self.layout = self.convention.layout
         self.net, self.time_scale = net, float(time_scale)
         self.in_channels, self.out_channels = net.config.in_channels, net.config.out_channels
@@ -262,8 +281,11 @@ class ZooModel(nn.Module):
             keywords["encoder_hidden_states"] = None
         t = _timesteps(t, x.shape[0], x.device, self.convention.per_token_time)
         sample = einops.rearrange(x, f"{OURS} -> {self.layout}")
-        out = self.net(sample, t * self.time_scale if self.time_scale != 1 else t, return_dict=False,
-                       **keywords)[0]
+        if self.time_scale != 1:
+            t = t * self.time_scale
+            keywords.update({theirs: keywords[theirs] * self.time_scale for theirs, ours in self.convention.keywords
+                             if ours in self.convention.time_like and theirs in keywords})
+        out = self.net(sample, t, return_dict=False, **keywords)[0]
         return einops.rearrange(out, f"{self.layout} -> {OURS}")
 
 

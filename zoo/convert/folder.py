@@ -9,7 +9,7 @@ recipe's parts, for ``python -m zoo sample NAME --weights DIR`` and ``Pipeline.u
 The folder holds one subfolder per component (``model_index.json`` beside them names their classes): ``unet/`` or
 ``transformer/`` (diffusers ``config.json`` + safetensors; converted by ``zoo.from_diffusers``; Wan 2.2 A14B's
 low-noise expert in ``transformer_2/``), ``vae/`` (``AutoencoderKL``, ``AutoencoderKLTemporalDecoder`` or
-``AutoencoderKLWan``, converted), ``text_encoder/`` + ``tokenizer/`` or ``image_encoder/`` (transformers models, used as
+``AutoencoderKLWan`` or ``AutoencoderKLCogVideoX``, converted), ``text_encoder/`` + ``tokenizer/`` or ``image_encoder/`` (transformers models, used as
 they are; Wan I2V's ``CLIPVisionModel`` runs without its last block, ``conditioning/wan_image``), and for
 ControlVideo ``controlnet/`` (a ``ControlNetModel``, converted). Which ones a recipe needs follows from its
 declarations (``NETS`` for the net, ``Recipe.autoencoder``, ``Recipe.encoders``); a missing one is a ValueError naming
@@ -19,8 +19,12 @@ Wan: the net's ``time_scale`` is the preset's (diffusers' transformer takes 1000
 with 1000: the same weights); an A14B folder's ``transformer/`` (t ≥ boundary) and ``transformer_2/`` become the
 ``high_noise`` and ``low_noise`` experts of the recipe's ``net/noise_experts`` (one ``model``; the boundary is the
 preset's, checked against the folder's ``boundary_ratio``); the VAE's ``latents_mean`` / ``latents_std`` come back as
-``latent_normalization`` (the pipeline's latent space); the I2V folder's ``image_processor/`` must be CLIP's
+``latent_normalization`` (the pipeline's latent space; CogVideoX: the VAE's ``scaling_factor``); the I2V folder's ``image_processor/`` must be CLIP's
 preprocessing at the image encoder's size (what ``conditioning/wan_image`` does in torch).
+
+CogVideoX (``cogvideox_2b`` / ``cogvideox_5b``): ``transformer/`` (``CogVideoXTransformer3DModel``), ``vae/``
+(``AutoencoderKLCogVideoX``; its ``scaling_factor`` is the ``latent_normalization``), T5 ``text_encoder/`` +
+``tokenizer/``; the net's positions (``pos_embed``: the 2B's sin-cos, the 5B's rotary) must be the preset's.
 
 Sizes come from the folder's configs; the preset gives the sampling defaults and the sample shape, so the net's
 interface (input / output channels, ``context_dim``, ``added_cond_dim``, control maps) must be the preset's, else a
@@ -32,7 +36,6 @@ weight must land (no unexpected or mis-shaped key), and the recipe's additions k
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import warnings
 from pathlib import Path
@@ -47,6 +50,7 @@ __all__ = ["NETS", "load_pretrained_folder", "needed_components"]
 _SVD = {"unet": "UNetSpatioTemporalConditionModel"}
 _SD = {"unet": "UNet2DConditionModel"}
 _WAN = {"transformer": "WanTransformer3DModel"}
+_COGVIDEOX = {"transformer": "CogVideoXTransformer3DModel"}
 # recipe -> the folder's net components (subfolder -> diffusers class), and whether the recipe inflates them
 NETS: dict[str, tuple[dict[str, str], bool]] = {
     "svd": (_SVD, False), "svd_xt": (_SVD, False),
@@ -57,10 +61,11 @@ NETS: dict[str, tuple[dict[str, str], bool]] = {
     "wan2_1_t2v_1_3b": (_WAN, False), "wan2_1_t2v_14b": (_WAN, False), "wan2_1_i2v_14b": (_WAN, False),
     "wan2_2_ti2v_5b": (_WAN, False),
     "wan2_2_t2v_a14b": ({**_WAN, "transformer_2": "WanTransformer3DModel"}, False),  # high-, then low-noise expert
+    "cogvideox_2b": (_COGVIDEOX, False), "cogvideox_5b": (_COGVIDEOX, False),
 }
 # the recipe's autoencoder net -> the diffusers VAE classes it converts from (net/video_autoencoder: by its
 # ``temporal_decoder`` keyword)
-_AUTOENCODERS = {"net/wan_vae": ("AutoencoderKLWan",)}
+_AUTOENCODERS = {"net/wan_vae": ("AutoencoderKLWan",), "net/cogvideox_vae": ("AutoencoderKLCogVideoX",)}
 # preset keywords that are conventions of the recipe, not of the weights: the preset's value replaces the folder's
 _CONVENTIONS = ("time_scale",)
 # the unit slots an inflating recipe puts into SD's net (no sizes: those come from the folder)
@@ -74,7 +79,8 @@ _ENCODER_PARTS = {
     "conditioning/svd_image": {"image_encoder": ("CLIPVisionModelWithProjection",)},
     "conditioning/image_embedding": {"image_encoder": ("CLIPVisionModelWithProjection",)},
 }
-_INTERFACE = ("in_channels", "out_channels", "context_dim", "added_cond_dim", "control_channels", "image_context_dim")
+_INTERFACE = ("in_channels", "out_channels", "context_dim", "added_cond_dim", "control_channels", "image_context_dim",
+              "pos_embed")  # pos_embed: CogVideoX 2B (sin-cos) vs 5B (rotary) weights
 _ALWAYS = ("context_dim", "added_cond_dim", "image_context_dim")  # compared even when the preset leaves them out
 
 
@@ -126,6 +132,8 @@ def load_pretrained_folder(name: str, directory: str | Path, preset: str | None 
         if "AutoencoderKLWan" in needed["vae"]:  # Wan's per-channel latent statistics live in the VAE's config
             parts["latent_normalization"] = dict(latents_mean=tuple(vae_cfg["latents_mean"]),
                                                  latents_std=tuple(vae_cfg["latents_std"]))
+        elif "scaling_factor" in vae_cfg and "AutoencoderKLCogVideoX" in needed["vae"]:  # 2B 1.15258426, 5B 0.7
+            parts["latent_normalization"] = dict(scaling_factor=float(vae_cfg["scaling_factor"]))
     for sub in ("text_encoder", "image_encoder"):
         if sub in needed:
             parts[sub] = _transformers_model(folder, sub, needed[sub], index)
@@ -324,13 +332,21 @@ def _from_pretrained(library, folder: Path, sub: str, cls: str | None, classes: 
     loader = getattr(library, cls)
     try:
         if library.__name__ == "diffusers" and getattr(loader, "_keep_in_fp32_modules", None) and \
-                importlib.util.find_spec("accelerate") is None:
+                not _diffusers_has_accelerate():
             model = _without_accelerate(loader, folder / sub)
         else:
             model = loader.from_pretrained(folder / sub, local_files_only=True, use_safetensors=True)
     except (OSError, ValueError, RuntimeError) as err:
         raise ValueError(f"weights folder {folder}: could not load {sub}/ as {cls} ({err})") from None
     return model.eval()
+
+
+def _diffusers_has_accelerate() -> bool:
+    """Whether diffusers itself uses ``accelerate`` (its flag, fixed when diffusers was imported: a package installed
+    later in the same process is not seen by it)."""
+    from diffusers.utils import is_accelerate_available
+
+    return is_accelerate_available()
 
 
 def _without_accelerate(loader, path: Path) -> nn.Module:
