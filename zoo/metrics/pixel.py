@@ -1,4 +1,4 @@
-"""Numbers the demo reports: one temporal-coherence metric and the seam error of an extended clip.
+"""Pixel-space numbers: temporal coherence, frame difference, the seam error of an extended clip, bits/dim.
 
 All functions take ``B C T H W`` videos in the data range and return plain floats (means over clips) or per-clip
 tensors, computed identically for real clips and for samples, so the numbers are comparable.
