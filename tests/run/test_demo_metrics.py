@@ -1,4 +1,4 @@
-"""The demo's numbers (zoo/metrics.py)."""
+"""The demo's numbers (the zoo.metrics package)."""
 
 from __future__ import annotations
 

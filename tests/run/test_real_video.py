@@ -1,4 +1,4 @@
-"""Real video end to end (zoo/data.py real sources, zoo/metrics.py bits/dim): the shipped clips, splits, bad input."""
+"""Real video end to end (zoo/data.py real sources, zoo/metrics bits/dim): the shipped clips, splits, bad input."""
 
 from __future__ import annotations
 
