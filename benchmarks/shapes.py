@@ -76,6 +76,16 @@ ATTENTION = {
         "cross_frame": [_attn(1, 24, 64, 320, 40)],
         "fully_cross_frame": [_attn(1, 24, 64, 320, 40)],
         "cross": [_attn(2, 16, 64, 320, 40, context_len=77, extra={"context_dim": 768})],
+        # joint text-video attention at the published video token counts (its inputs are tokens, 6 per frame row:
+        # frames = N / 6), the entry's own 5 text tokens (the published 256 / 226 add 0.4% / 2.6% to the FLOPs):
+        # HunyuanVideo 720p 118,800 tokens, 24 heads of 128, per-stream projections, RMS qk-norm [V-code: diffusers
+        # transformer_hunyuan_video.py]; CogVideoX 5B 13×30×45 = 17,550 tokens, 48 heads of 64, shared projections,
+        # LayerNorm qk-norm, [text ; video] [V-code: diffusers transformer_cogvideox.py]. Attention-core FLOPs per
+        # forward call, counted on meta (counting.probe) = 4·H·N²·D: 173.4 T / 3.79 T here, 174.2 T / 3.88 T at the
+        # published 256 / 226 text tokens. `python -m benchmarks attention --device cuda` times them
+        "joint": [Shape(1, 118_800 // 6, 1, 1, 3072, 128, extra={"separate_context": True, "qk_norm": "rms"}),
+                  Shape(1, 17_550 // 6, 1, 1, 3072, 64, extra={"separate_context": False, "qk_norm": "layer",
+                                                                   "context_first": True})],
         "*": [_attn(1, 16, 32, 320, 40)],
     },
     "cpu": {

@@ -161,8 +161,9 @@ class Objective:
         return components.build(self.sampling.sampler, **dict(self.sampling.sampler_kwargs))
 
     def sigmas(self, steps: int | None = None, device=None) -> Tensor:
-        """The sampling grid σ_0 > … > σ_N (VE) of ``steps`` levels (default the recipe's)."""
-        return self.schedule.sigmas(int(steps or self.sampling.steps)).to(device)
+        """The sampling grid σ_0 > … > σ_N (VE) of ``steps`` levels (default the recipe's), at the recipe's time
+        spacing (``Sampling.spacing``)."""
+        return self.schedule.sigmas(int(steps or self.sampling.steps), self.sampling.spacing).to(device)
 
     @staticmethod
     def start(noise: Tensor, sigmas: Tensor) -> Tensor:

@@ -338,6 +338,9 @@ def _load_encoder(key: str, entry: Mapping, root: Path, where: str) -> nn.Module
                              f"{key}{where}, which that encoder does not hold")
         rebuilt = _transformers_model(children[name], record, root, f"{key}.{name}{where}")
         if rebuilt is not None:
+            # an encoder that runs its model changed (e.g. without its final norm) restores that change
+            adopt = getattr(module, "adopt_transformers_model", None)
+            rebuilt = adopt(name, rebuilt) if adopt is not None else rebuilt
             parent, _, attr = name.rpartition(".")
             setattr(module.get_submodule(parent), attr, rebuilt)
     _load_state(module, entry, root, f"encoder {key}{where}")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from components.diffusion.schedules import SPACINGS
 from components.nets.conditioning import COND_KEYWORDS
 from components.registry import did_you_mean, natural_key
 
@@ -61,6 +62,10 @@ class Sampling:
     guidance: str | None = None
     guidance_kwargs: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"scale": 1.5}
     time_input: str = "continuous"  # "continuous": t in [0, 1]; "discrete": integer step index
+    # the sampling time grid (``schedule.timesteps(steps, spacing)``): "linspace" (evenly spaced t from 1 to 0) or,
+    # for a discrete schedule, diffusers' integer "leading" / "trailing" timesteps (CogVideoX's DDIM: trailing); for
+    # the flow schedule "trailing" is 1, 1 − 1/n, ..., 1/n before the shift (HunyuanVideo's and LTX's pipelines)
+    spacing: str = "linspace"
     uncond_keep: tuple[str, ...] = ()  # conditioning the guidance's unconditional branch keeps (SVD: added_cond)
     # the training-time distribution of t (``timesteps/*``: uniform, logit_normal, mode, cosine_map) and its knobs
     train_timesteps: str = "timesteps/uniform"
@@ -73,6 +78,8 @@ class Sampling:
     def __post_init__(self):
         if self.time_input not in ("continuous", "discrete"):
             raise ValueError(f"Sampling.time_input must be 'continuous' or 'discrete', got {self.time_input!r}")
+        if self.spacing not in SPACINGS:
+            raise ValueError(f"Sampling.spacing must be one of {SPACINGS}, got {self.spacing!r}")
 
     def replace(self, **changes) -> Sampling:
         from dataclasses import replace

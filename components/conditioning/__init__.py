@@ -8,7 +8,7 @@ calls that interface (``zoo.Pipeline.encode``). Tiny configs are random-initiali
 (``transformers`` ``from_pretrained(dir, local_files_only=True)``), never from the hub.
 """
 
-from . import control, image_embedding, structure, svd_image, text, wan_image  # noqa: F401
+from . import clip_pooled, control, image_embedding, llama_text, structure, svd_image, text, wan_image  # noqa: F401
 from .encoder import FACTS, USER_INPUTS, ConditioningEncoder
 
 

@@ -21,6 +21,7 @@ from . import (
     hierarchical,
     inversion_editing,
     likelihood,
+    linear_quadratic,
     lms,
     masked_conditioning,
     motion_latents,
@@ -49,7 +50,7 @@ from .step import Step, call_denoiser
 
 __all__ = ["Step", "ancestral", "call_denoiser", "background_smoothing", "deis", "denoisers", "dpm_solver", "dpmpp_sde", "edit_video", "extend_video", "extension", "forward",
            "frame_attention", "guidance", "hierarchical", "hierarchical_denoiser", "inversion_editing",
-           "key_frame_indices", "likelihood", "linear_interpolator", "lms", "mask_channels", "masked_conditioning",
+           "key_frame_indices", "likelihood", "linear_interpolator", "linear_quadratic", "lms", "mask_channels", "masked_conditioning",
            "motion_dynamics_latents",
            "motion_latents", "multidiffusion", "parameterizations", "preconditioning", "reconstruction",
            "rectified_flow", "sample_windows", "samplers", "schedules", "smooth_frames", "smoother",

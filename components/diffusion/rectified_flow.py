@@ -28,6 +28,9 @@ from ..registry import BadInput, register
 from .schedules import NoiseSchedule, _as_t, _out_dtype
 
 
+#: sampling-grid spacings the flow schedule takes (``Sampling.spacing``)
+_FLOW_SPACINGS = ("linspace", "trailing")
+
 __all__ = ["RectifiedFlowSchedule", "exponential_shift", "flow_shift", "shift_mu", "video_tokens"]
 
 #: The grid's first level: t = 1 is σ_VE = ∞, so sampling starts at t = 1 − T_EPS (σ_VE ≈ 1e6). The network's first
@@ -89,6 +92,7 @@ def _inputs(cfg, batch=2, generator=None):
         BadInput(match=r"t must lie in \[0, 1\]", inputs=lambda cfg: ((torch.tensor([0.5, 1.5]),), {})),
         BadInput(match="shift must be > 0", init={"shift": 0.0}),
         BadInput(match="num_train_timesteps must be >= 2", init={"num_train_timesteps": 1}),
+        BadInput(match="shift_terminal must be in", init={"shift_terminal": 1.5}),
     ],
 )
 class RectifiedFlowSchedule(NoiseSchedule):
@@ -100,11 +104,22 @@ class RectifiedFlowSchedule(NoiseSchedule):
         num_train_timesteps: N of the discrete time grid the shifted grid is built from (diffusers' convention:
             ``timesteps(n)`` is n points evenly spaced from t = 1 to the shifted 1/N, then shifted — exactly the
             grid of ``FlowMatchEulerDiscreteScheduler.set_timesteps``).
+        shift_terminal: if given, the shifted grid is stretched so that its last time is this value,
+            t'' = 1 − (1 − t')·(1 − shift_terminal)/(1 − t'_last) (diffusers' ``shift_terminal``; LTX-Video: 0.1).
+
+    Spacing of the n sampling times before the shift: ``"linspace"`` (above) or ``"trailing"``, the n times
+    1, 1 − 1/n, ..., 1/n — what the HunyuanVideo and LTX-Video pipelines pass as ``sigmas`` (``np.linspace(1, 0,
+    n + 1)[:-1]`` and ``np.linspace(1, 1/n, n)``) [V-code: diffusers pipeline_hunyuan_video.py, pipeline_ltx.py]; the
+    flow analogue of the discrete schedules' trailing spacing (integer steps t = N − k N/n).
     """
 
-    def __init__(self, shift: float = 1.0, mu: float | None = None, num_train_timesteps: int = 1000) -> None:
+    def __init__(self, shift: float = 1.0, mu: float | None = None, num_train_timesteps: int = 1000,
+                 shift_terminal: float | None = None) -> None:
         self.shift = _check_shift(shift, "RectifiedFlowSchedule")
         self.mu = None if mu is None else float(mu)
+        if shift_terminal is not None and not 0.0 < float(shift_terminal) < 1.0:
+            raise ValueError(f"RectifiedFlowSchedule: shift_terminal must be in (0, 1), got {shift_terminal}")
+        self.shift_terminal = None if shift_terminal is None else float(shift_terminal)
         if int(num_train_timesteps) < 2:
             raise ValueError(f"RectifiedFlowSchedule: num_train_timesteps must be >= 2, got {num_train_timesteps}")
         self.num_train_timesteps = int(num_train_timesteps)
@@ -144,11 +159,19 @@ class RectifiedFlowSchedule(NoiseSchedule):
         """``num_steps`` shifted sampling times, descending from 1 (float64); see the class docstring."""
         if int(num_steps) < 1:
             raise ValueError(f"RectifiedFlowSchedule.timesteps: num_steps must be >= 1, got {num_steps}")
-        if spacing != "linspace":
-            raise ValueError(f"RectifiedFlowSchedule.timesteps: spacing must be 'linspace', got {spacing!r}")
-        floor = torch.tensor(1.0 / self.num_train_timesteps, dtype=torch.float64)
-        t_min = floor if self.mu is not None else flow_shift(floor, self.shift)  # diffusers' sigma_min
-        return self._shifted(torch.linspace(1.0, float(t_min), int(num_steps), dtype=torch.float64))
+        if spacing not in _FLOW_SPACINGS:
+            raise ValueError(f"RectifiedFlowSchedule.timesteps: spacing must be one of {_FLOW_SPACINGS}, got "
+                             f"{spacing!r}")
+        n = int(num_steps)
+        if spacing == "trailing":
+            t = self._shifted(torch.linspace(1.0, 1.0 / n, n, dtype=torch.float64))
+        else:
+            floor = torch.tensor(1.0 / self.num_train_timesteps, dtype=torch.float64)
+            t_min = floor if self.mu is not None else flow_shift(floor, self.shift)  # diffusers' sigma_min
+            t = self._shifted(torch.linspace(1.0, float(t_min), n, dtype=torch.float64))
+        if self.shift_terminal is not None:  # stretch so that the last time is shift_terminal (1 − t scaled)
+            t = 1 - (1 - t) * (1 - self.shift_terminal) / (1 - t[-1])
+        return t
 
     def sigmas(self, num_steps: int, spacing: str = "linspace") -> Tensor:
         """VE grid σ_VE = t/(1 − t) at ``timesteps(num_steps)`` (t capped at 1 − ``T_EPS``) then 0 (float32)."""

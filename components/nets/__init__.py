@@ -11,6 +11,9 @@ from . import (  # noqa: F401  (registration)
            hunyuan_video_vae,
            i3d,  # noqa: F401  (registration)
            ltx_video,
+           ltx_video_vae,
+           mochi,
+           mochi_vae,
            noise_experts,
            unet,
            wan,

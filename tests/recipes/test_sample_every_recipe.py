@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from PIL import Image
@@ -20,10 +22,14 @@ def _expected_frames_and_size(name: str) -> tuple[int, int]:
         return p.frames, p.height
     spec = recipe.autoencoder.for_preset("tiny")
     cfg = {**components.get_component(spec.net).tiny, **spec.config}
+    if "temporal_expansions" in cfg:  # Mochi's VAE: per-level factors
+        temporal, spatial = math.prod(cfg["temporal_expansions"]), math.prod(cfg["spatial_expansions"])
+        return 1 + temporal * (p.frames - 1), p.height * spatial
     levels = len(cfg["channel_mults"] if "channel_mults" in cfg else cfg["block_channels"])  # Wan's / CogVideoX's
     spatial = 2 ** (levels - 1) * cfg.get("patch_size", 1)  # one 2× up-sampling per level
     # a causal VAE: 1 + f_t (T − 1) frames
-    temporal = cfg.get("temporal_factor") or 2 ** sum(map(bool, cfg.get("temporal_downsample", ())))
+    temporal = cfg.get("temporal_factor") or 2 ** sum(map(bool, cfg.get("temporal_downsample",
+                                                                    cfg.get("spatio_temporal_scaling", ()))))  # LTX
     return 1 + temporal * (p.frames - 1), p.height * spatial
 
 

@@ -26,6 +26,11 @@ CogVideoX (``cogvideox_2b`` / ``cogvideox_5b``): ``transformer/`` (``CogVideoXTr
 (``AutoencoderKLCogVideoX``; its ``scaling_factor`` is the ``latent_normalization``), T5 ``text_encoder/`` +
 ``tokenizer/``; the net's positions (``pos_embed``: the 2B's sin-cos, the 5B's rotary) must be the preset's.
 
+HunyuanVideo (``hunyuan_video``): ``transformer/`` (``HunyuanVideoTransformer3DModel``; the preset's ``time_scale``
+and ``guidance_default`` replace the converter's), ``vae/`` (``AutoencoderKLHunyuanVideo``, its ``scaling_factor``),
+the LLaMA ``text_encoder/`` (``LlamaModel``) + ``tokenizer/`` into ``conditioning/llama_text`` and CLIP-L's
+``text_encoder_2/`` (``CLIPTextModel``) + ``tokenizer_2/`` into ``conditioning/clip_pooled``.
+
 Sizes come from the folder's configs; the preset gives the sampling defaults and the sample shape, so the net's
 interface (input / output channels, ``context_dim``, ``added_cond_dim``, control maps) must be the preset's, else a
 ValueError naming both. Recipes that inflate Stable Diffusion (Tune-A-Video, Text2Video-Zero, ControlVideo) load an
@@ -62,12 +67,17 @@ NETS: dict[str, tuple[dict[str, str], bool]] = {
     "wan2_2_ti2v_5b": (_WAN, False),
     "wan2_2_t2v_a14b": ({**_WAN, "transformer_2": "WanTransformer3DModel"}, False),  # high-, then low-noise expert
     "cogvideox_2b": (_COGVIDEOX, False), "cogvideox_5b": (_COGVIDEOX, False),
+    "hunyuan_video": ({"transformer": "HunyuanVideoTransformer3DModel"}, False),
 }
 # the recipe's autoencoder net -> the diffusers VAE classes it converts from (net/video_autoencoder: by its
 # ``temporal_decoder`` keyword)
-_AUTOENCODERS = {"net/wan_vae": ("AutoencoderKLWan",), "net/cogvideox_vae": ("AutoencoderKLCogVideoX",)}
+_AUTOENCODERS = {"net/wan_vae": ("AutoencoderKLWan",), "net/cogvideox_vae": ("AutoencoderKLCogVideoX",),
+                 "net/hunyuan_video_vae": ("AutoencoderKLHunyuanVideo",)}
+# VAEs whose config's ``scaling_factor`` is the latent normalisation (CogVideoX 2B 1.15258426, 5B 0.7; HunyuanVideo
+# 0.476986)
+_SCALED = ("AutoencoderKLCogVideoX", "AutoencoderKLHunyuanVideo")
 # preset keywords that are conventions of the recipe, not of the weights: the preset's value replaces the folder's
-_CONVENTIONS = ("time_scale",)
+_CONVENTIONS = ("time_scale", "guidance_default")  # HunyuanVideo: t and w × 1000; its embedded guidance 6
 # the unit slots an inflating recipe puts into SD's net (no sizes: those come from the folder)
 _SLOTS = ("res_block", "res_block_kwargs", "spatial_block", "spatial_block_kwargs", "temporal_block",
           "temporal_block_kwargs", "stem_block", "stem_block_kwargs")
@@ -78,6 +88,8 @@ _ENCODER_PARTS = {
     "conditioning/wan_image": {"image_encoder": ("CLIPVisionModel",)},
     "conditioning/svd_image": {"image_encoder": ("CLIPVisionModelWithProjection",)},
     "conditioning/image_embedding": {"image_encoder": ("CLIPVisionModelWithProjection",)},
+    "conditioning/llama_text": {"text_encoder": ("LlamaModel",), "tokenizer": ("a tokenizer",)},
+    "conditioning/clip_pooled": {"text_encoder_2": ("CLIPTextModel",), "tokenizer_2": ("a tokenizer",)},
 }
 _INTERFACE = ("in_channels", "out_channels", "context_dim", "added_cond_dim", "control_channels", "image_context_dim",
               "pos_embed")  # pos_embed: CogVideoX 2B (sin-cos) vs 5B (rotary) weights
@@ -132,15 +144,16 @@ def load_pretrained_folder(name: str, directory: str | Path, preset: str | None 
         if "AutoencoderKLWan" in needed["vae"]:  # Wan's per-channel latent statistics live in the VAE's config
             parts["latent_normalization"] = dict(latents_mean=tuple(vae_cfg["latents_mean"]),
                                                  latents_std=tuple(vae_cfg["latents_std"]))
-        elif "scaling_factor" in vae_cfg and "AutoencoderKLCogVideoX" in needed["vae"]:  # 2B 1.15258426, 5B 0.7
+        elif "scaling_factor" in vae_cfg and set(_SCALED) & set(needed["vae"]):
             parts["latent_normalization"] = dict(scaling_factor=float(vae_cfg["scaling_factor"]))
-    for sub in ("text_encoder", "image_encoder"):
+    for sub in ("text_encoder", "text_encoder_2", "image_encoder"):
         if sub in needed:
             parts[sub] = _transformers_model(folder, sub, needed[sub], index)
     if "CLIPVisionModel" in needed.get("image_encoder", ()):
         _check_clip_preprocessing(folder, parts["image_encoder"])
-    if "tokenizer" in needed:
-        parts["tokenizer"] = _tokenizer(folder, index)
+    for sub in ("tokenizer", "tokenizer_2"):
+        if sub in needed:
+            parts[sub] = _tokenizer(folder, index, sub)
     return parts
 
 
@@ -384,12 +397,12 @@ def _transformers_model(folder: Path, sub: str, classes: tuple[str, ...], index:
     return _from_pretrained(transformers, folder, sub, _transformers_class(folder, sub, index), classes)
 
 
-def _tokenizer(folder: Path, index: dict):
+def _tokenizer(folder: Path, index: dict, sub: str = "tokenizer"):
     import transformers
 
-    cls = _transformers_class(folder, "tokenizer", index)
+    cls = _transformers_class(folder, sub, index)
     loader = getattr(transformers, cls, None) if cls else None
     try:
-        return (loader or transformers.AutoTokenizer).from_pretrained(folder / "tokenizer", local_files_only=True)
+        return (loader or transformers.AutoTokenizer).from_pretrained(folder / sub, local_files_only=True)
     except (OSError, ValueError) as err:
-        raise ValueError(f"weights folder {folder}: could not load tokenizer/ ({err})") from None
+        raise ValueError(f"weights folder {folder}: could not load {sub}/ ({err})") from None

@@ -19,8 +19,11 @@ pipeline_cogvideox.py (50 steps, guidance 6, 49 frames, 480×720); [C] parameter
 ``CogVideoXTransformer3DModel`` / ``AutoencoderKLCogVideoX`` from those configs on the meta device (docs/papers.md §20).
 
 The SNR shift (``snr_shift_scale`` 3: ᾱ -> ᾱ / (3 − 2ᾱ) before the zero-SNR rescale) is the schedule's option;
-not yet the published sampler: DDIM here runs on evenly spaced times, where CogVideoX's scheduler uses diffusers'
-"trailing" integer timesteps (the pipeline has no spacing setting yet).
+the time grid is diffusers' "trailing" integer timesteps (``Sampling.spacing``: 999, 979, …, 19 for 50 steps, the
+last step to ᾱ = 1 as ``set_alpha_to_one``), so DDIM here is CogVideoXDDIMScheduler's sampler step for step but
+for one number: diffusers keeps ᾱ_999 = 0, the schedule its finite stand-in 2^-24, which moves the first x̂0 by
+2^-12·|x_T| (tests/convert/test_cogvideox_spacing.py: the grid, and the whole sample loop against diffusers'
+CogVideoXPipeline: equal to 1e-4 given the stand-in, within that bound without it).
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ SAMPLING = Sampling(
     schedule_kwargs={"beta_start": 0.00085, "beta_end": 0.012, "num_train_timesteps": 1000, "zero_terminal_snr": True,
                      "snr_shift_scale": 3.0},
     parameterization="parameterization/v", sampler="sampler/ddim", sampler_kwargs={"eta": 0.0}, steps=50,
-    guidance="guidance/cfg", guidance_kwargs={"scale": 6.0, "form": "scale"}, time_input="discrete")
+    guidance="guidance/cfg", guidance_kwargs={"scale": 6.0, "form": "scale"}, time_input="discrete",
+    spacing="trailing")
 _TEXT = {"context": ("conditioning/text", {"kind": "t5", "max_length": 226})}
 _PAPER_NOTE = "49 frames of 480×720 (13 × 60×90 latents); 226 text + 17,550 video tokens"
 _TINY = Published(None, "[ours]", "CPU test size (= zoo/testing/tiny_cogvideox.py's diffusers pipeline)")

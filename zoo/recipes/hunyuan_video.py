@@ -9,7 +9,8 @@ channels), latents scaled by 0.476986.
 
 * ``hunyuan_video``: text to video, 129 frames of 720×1280 (33 × 90×160 latents; 118,800 video tokens).
 
-Sampling: flow matching, Euler on the shifted grid (shift 7.0), 50 steps, the guidance scale 6.0 *embedded* in the
+Sampling: flow matching, Euler on the pipeline's grid (the times 1, 1 − 1/n, ..., 1/n shifted by 7.0: ``spacing=
+"trailing"``), 50 steps, the guidance scale 6.0 *embedded* in the
 network (``guidance``; the model is guidance-distilled, no classifier-free guidance: ``true_cfg_scale`` 1).
 
 Provenance: [V-code] diffusers scripts/convert_hunyuan_video_to_diffusers.py (``HunyuanVideoTransformer3DModel()`` and
@@ -18,8 +19,12 @@ pipeline_hunyuan_video.py (720×1280, 129 frames, 50 steps, guidance_scale 6.0 p
 text tokens after the template's 95); [C] parameter counts of diffusers 0.42.1 from those configs on the meta device
 (docs/papers.md §21).
 
-Not yet here: the text encoders (LLaVA-LLaMA-3-8B hidden states of layer −3 under the prompt template, and CLIP-L's
-pooled vector) as ``conditioning/*`` encoders: the recipe samples with given or random ``context`` / ``added_cond``.
+Text: ``conditioning/llama_text`` (the LLaVA-LLaMA-3-8B text encoder's hidden state −3 under HunyuanVideo's prompt
+template, its first 95 tokens cropped, 256 tokens kept, with their mask as ``context_mask``) and
+``conditioning/clip_pooled`` (CLIP-L's pooled vector as ``added_cond``) [V-code: diffusers pipeline_hunyuan_video.py
+``_get_llama_prompt_embeds``, ``_get_clip_prompt_embeds``]. Real weights: ``python -m zoo sample hunyuan_video
+--weights DIR`` for a diffusers ``HunyuanVideoPipeline`` folder (zoo/convert/folder.py; the tiny preset's folder is
+zoo/testing/tiny_hunyuan_video.py's pipeline).
 """
 
 from __future__ import annotations
@@ -43,9 +48,13 @@ SHIFT = 7.0
 # flow time t ∈ [0, 1] as HunyuanVideo's timestep 1000·t, and the embedded guidance w as 1000·w
 _NET = dict(time_scale=1000.0, guidance_default=GUIDANCE)
 
+# 256 text tokens after the template's 95 (diffusers' max_sequence_length), also for the tiny preset's folder
+_LLAMA = ("conditioning/llama_text", {"max_length": 256})
+
 SAMPLING = Sampling(
     schedule="schedule/rectified_flow", schedule_kwargs={"shift": SHIFT}, parameterization="parameterization/flow",
-    sampler="sampler/euler", steps=50, train_timesteps="timesteps/uniform", train_timesteps_kwargs={"shift": SHIFT})
+    sampler="sampler/euler", steps=50, spacing="trailing", train_timesteps="timesteps/uniform",
+    train_timesteps_kwargs={"shift": SHIFT})
 
 register_recipe(Recipe(
     name="hunyuan_video",
@@ -65,6 +74,7 @@ register_recipe(Recipe(
     summary="text-to-video flow MM-DiT, 13B: dual- then single-stream blocks over [video ; text], 3-D RoPE, token "
             "refiner, embedded (distilled) guidance, over HunyuanVideo's causal 3-D VAE",
     conditioning=("context", "added_cond", "context_mask", "guidance"),
+    encoders={"context": _LLAMA, "context_mask": _LLAMA, "added_cond": "conditioning/clip_pooled"},
     autoencoder=Autoencoder(net="net/hunyuan_video_vae", config=HUNYUAN_VIDEO_VAE, scaling_factor=SCALING_FACTOR,
                             tiny=Autoencoder(net="net/hunyuan_video_vae", config=TINY_VAE,
                                              scaling_factor=SCALING_FACTOR)),

@@ -1,5 +1,6 @@
 """A tiny random diffusers ``LTXVideoTransformer3DModel`` built offline from a config (tests, benchmarks): never a
-download, at the latents' 128 channels shrunk to 8 (there is no ``ltx_video`` recipe yet: it waits for the VAE)."""
+download, at the latents' 128 channels shrunk to 8 — the ``ltx_video`` recipe's tiny preset (zoo/recipes/ltx_video.py
+``TINY_NET``), over its tiny VAE of 8 latent channels."""
 
 from __future__ import annotations
 
