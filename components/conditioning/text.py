@@ -24,6 +24,7 @@ from .tokenizer import PAD, VOCAB_SIZE, byte_tokenize
 
 
 MODELS = {"clip": "CLIPTextModel", "t5": "T5EncoderModel", "umt5": "UMT5EncoderModel"}
+MASKS = ("none", "output", "encode")
 
 
 def _prompts(prompt, batch: int | None) -> list[str]:
@@ -54,7 +55,8 @@ def wan_clean(prompt: str) -> str:
     inputs=lambda cfg, batch=2, generator=None, **_: (([f"prompt {i}: a dog on a skateboard" for i in range(batch)],),
                                                       {}),
     output_shape=lambda cfg, prompts, **kw: (len(prompts), cfg["max_length"], cfg["context_dim"]),
-    bad_inputs=[BadInput(match="prompt must be a string", inputs=lambda cfg: ((3,), {}), why="not text")],
+    bad_inputs=[BadInput(match="prompt must be a string", inputs=lambda cfg: ((3,), {}), why="not text"),
+                BadInput(match="mask must be one of", init={"mask": "soft"}, why="no such mask mode")],
     dtypes=("float32", "bfloat16"),
 )
 class TextEncoder(ConditioningEncoder):
@@ -66,17 +68,27 @@ class TextEncoder(ConditioningEncoder):
             positions zero, Wan's prompt cleaning).
         pretrained: a local folder with the encoder's ``config.json`` + safetensors weights (a diffusers
             ``text_encoder`` folder; its ``tokenizer`` sibling, if any, is the tokenizer).
+        mask: "none" (``{"context"}``), "output" (also the tokenizer's attention mask as ``context_mask`` (B, L), 1 =
+            a real token, for the net's cross-attention; the encoder itself runs unmasked: LTX-Video [V-code:
+            diffusers pipeline_ltx.py ``_get_t5_prompt_embeds``]) or "encode" (the encoder also runs under that mask:
+            Mochi [V-code: pipeline_mochi.py ``_get_t5_prompt_embeds``]). Not for "umt5", which always masks.
     """
 
     inputs, outputs, facts, sized_by = ("prompt",), ("context",), ("batch",), ("context_dim",)
 
     def __init__(self, context_dim: int = 768, *, num_layers: int = 12, num_heads: int = 12, max_length: int = 77,
-                 kind: str = "clip", pretrained: str | None = None) -> None:
+                 kind: str = "clip", pretrained: str | None = None, mask: str = "none") -> None:
         super().__init__()
         import transformers
 
         if kind not in MODELS:
             raise ValueError(f"kind must be one of {sorted(MODELS)}, got {kind!r}")
+        if mask not in MASKS or (kind == "umt5" and mask != "none"):
+            raise ValueError(f"mask must be one of {MASKS} (and 'none' for kind='umt5', which always masks), got "
+                             f"mask={mask!r} with kind={kind!r}")
+        self.mask = mask
+        if mask != "none":
+            self.outputs = ("context", "context_mask")
         self.max_length, self.kind, self.tokenizer = max_length, kind, None
         model_cls = getattr(transformers, MODELS[kind])
         if pretrained is not None:
@@ -119,8 +131,10 @@ class TextEncoder(ConditioningEncoder):
     def forward(self, prompt, *, batch: int | None = None) -> dict[str, Tensor]:
         prompts = _prompts(prompt, batch)
         if self.kind != "umt5":
-            ids = self.tokenize(prompts).to(next(self.model.parameters()).device)
-            return {"context": self.model(input_ids=ids).last_hidden_state}
+            ids, attention = (t.to(next(self.model.parameters()).device) for t in self.tokenize_masked(prompts))
+            encoded = self.model(input_ids=ids, attention_mask=attention if self.mask == "encode" else None)
+            out = {"context": encoded.last_hidden_state}
+            return out if self.mask == "none" else {**out, "context_mask": attention}
         # [V-code: diffusers pipeline_wan.py _get_t5_prompt_embeds]: masked encoding, each prompt trimmed to its
         # length and zero-padded back (a zero where the mask is 0: the mask is one run of ones)
         ids, mask = (t.to(next(self.model.parameters()).device) for t in self.tokenize_masked(
