@@ -163,8 +163,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "first_block:threshold=0.1 (docs/caches.md); the summary reports network evaluations")
     parser.add_argument("--context-parallel", metavar="ulysses|ring|ulysses=U,ring=R",
                         help="under torchrun: shard the DiT's token sequence across the ranks (Ulysses all-to-all, "
-                             "Ring attention, or a U x R mesh); writes the frames one process would "
-                             "(docs/context_parallel.md)")
+                             "Ring attention, or a U x R mesh), and split a Wan VAE's decode by latent frames; "
+                             "writes the frames one process would (docs/context_parallel.md)")
     parser.add_argument("--cfg-parallel", action="store_true",
                         help="under torchrun: the conditional and unconditional branches of guidance on two ranks "
                              "(with --context-parallel: 2 x U x R ranks)")
@@ -330,6 +330,7 @@ def main(args: argparse.Namespace) -> int:
     if dtype != torch.float32:
         pipe.to(dtype=dtype)
     rank = _set_context_parallel(args, model, step_cache)
+    _set_frame_parallel_decode(args, pipe)
 
     # ---- sizes: --size is decoded pixels for every recipe; the model samples size / spatial factor
     factor = pipe.spatial_factor
@@ -437,6 +438,19 @@ def _set_context_parallel(args: argparse.Namespace, model: nn.Module, step_cache
     except ValueError as err:
         raise UsageError(f"{flag}: {err}") from None
     return dist.get_rank()
+
+
+def _set_frame_parallel_decode(args: argparse.Namespace, pipe) -> None:
+    """Under ``--context-parallel`` / ``--cfg-parallel``: a Wan causal VAE decodes its latent frames split over every
+    rank, each warming up on the frames before its chunk (exact; components/nets/vae_frame_parallel.py), and
+    all-gathers them, so rank 0 writes the frames of one process."""
+    if not (args.context_parallel or args.cfg_parallel):
+        return
+    from components.nets.vae_frame_parallel import set_frame_parallel_decode, splits_frames
+
+    space = pipe.latent_space
+    if space is not None and splits_frames(space.autoencoder):
+        set_frame_parallel_decode(space.autoencoder)
 
 
 def _attention_spec(spec: str | None) -> tuple[str, dict] | None:

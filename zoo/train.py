@@ -23,6 +23,16 @@ writes in the very format above, and loading hands the full tensors to ``set_mod
 ``set_optimizer_state_dict``, so a checkpoint moves freely between one process, DDP and FSDP. ``auto`` (the default)
 is DDP under torchrun, FSDP for models above ``FSDP_AUTO_PARAMS`` parameters.
 
+``--context-parallel ulysses|ring|ulysses=U,ring=R`` (docs/context_parallel.md, Training) shards each clip's token
+sequence over a group of ``U·R`` ranks: the world is a DeviceMesh ``("dp", "cfg", "ring", "ulysses")`` of ``dp =
+world / (U·R)`` sequence groups (``init_context_parallel(data_parallel=True)``). The ranks of one group draw the same
+slice of the global batch, indexed by the data-parallel coordinate (``ContextParallel.data_rank``), with the same
+``(t, ε)``; ``set_context_parallel`` shards the net before the optimizer is built. Gradients need no extra scaling:
+every rank of a group computes the group's whole loss on the gathered output, whose all-gather backward sums the P
+identical output gradients into each shard (P × the group's gradient), and the world-wide mean of DDP / FSDP2 (FSDP
+shards over all ``dp · U · R`` ranks, the flattened mesh) divides by ``dp · P``: the mean over the ``dp`` groups, as
+one process on the global batch.
+
 Faults (docs/training.md): checkpoints are written atomically with a manifest (``zoo.checkpoint``) and
 ``--resume OUT`` takes the newest valid one; ``--keep-last N`` keeps the N newest. SIGTERM / SIGINT finish the step,
 write a checkpoint and exit with ``EXIT_PREEMPTED`` (75, ``EX_TEMPFAIL``: "try again"), every torchrun rank
@@ -111,6 +121,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False  # recompute each block / unit in the backward pass
     frozen_dtype: str = "fp32"          # fp32 | bf16: the frozen parts (autoencoder, encoders, a LoRA run's base net)
     latent_cache: str | None = "auto"   # real clips encoded once: "auto" (OUT/latents.safetensors), a path, or None
+    context_parallel: str | None = None  # under torchrun: ulysses | ring | ulysses=U,ring=R (sequence groups of U·R)
 
     def __post_init__(self):
         self.betas = tuple(self.betas)
@@ -139,6 +150,11 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: frozen_dtype must be 'fp32' or 'bf16', got {self.frozen_dtype!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"TrainConfig: ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.context_parallel is not None and self.gradient_checkpointing:
+            # the recompute runs in the backward pass, outside the forward's sequence shard: it would attend over
+            # this rank's tokens only and silently give other gradients
+            raise ValueError(f"TrainConfig: context_parallel={self.context_parallel!r} cannot be combined with "
+                             f"gradient_checkpointing (the recomputed attention would not be sharded)")
 
 
 def distributed_context() -> tuple[int, int, torch.device | None]:
@@ -168,8 +184,14 @@ class Trainer:
         self.rank, self.world, dist_device = distributed_context()
         self.device = torch.device(c.device) if c.device else dist_device or torch.device(
             "cuda" if torch.cuda.is_available() else "cpu")
-        if c.batch_size % self.world:
-            raise ValueError(f"batch_size={c.batch_size} must be divisible by the number of ranks ({self.world})")
+        # data parallelism: the number of batch slices and this rank's; ranks of one sequence group share a slice
+        self.cp, self.data_rank, self.data_world = None, self.rank, self.world
+        if c.context_parallel is not None:
+            self.cp = _context_parallel(c.context_parallel, self.world, self.device)
+            self.data_rank, self.data_world = self.cp.data_rank, self.cp.data
+        if c.batch_size % self.data_world:
+            raise ValueError(f"batch_size={c.batch_size} must be divisible by the number of data-parallel ranks "
+                             f"({self.data_world})")
         # a cascade's recipe is its first model, trained at the first model's size (its preset's sample shape is the
         # cascade's output); each later stage is a recipe of its own (``list_models(stages=True)``)
         plan = zoo.resolve(c.model, c.preset)
@@ -226,6 +248,10 @@ class Trainer:
         elif self.parallel == "ddp":
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if self.cp is not None:  # the training model only: the EMA (and its skeleton) sample on one device
+            from components.attention import set_context_parallel
+
+            set_context_parallel(self.model, self.cp)
         self.optimizer = torch.optim.AdamW(self._trainable(), lr=c.lr, betas=c.betas, weight_decay=c.weight_decay)
         bf16_ok = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         # a bf16 frozen net under LoRA runs under autocast whatever --precision says (fp32 adapters meet bf16 weights)
@@ -290,7 +316,8 @@ class Trainer:
                 cond.update({k: v.detach().float().cpu() if v.is_floating_point() else v.cpu()
                              for k, v in fed.items()})
             cond = self.objective.drop_condition(cond, self.model, self.cond_drop, generator=gc)
-        part = slice(self.rank * b // self.world, (self.rank + 1) * b // self.world)
+        me, n = self.data_rank, self.data_world  # every rank of a sequence group takes the same slice
+        part = slice(me * b // n, (me + 1) * b // n)
         cond = {k: v[part].to(self.device) for k, v in cond.items()}
         return x0[part].to(self.device), t[part].to(self.device), eps[part].to(self.device), cond
 
@@ -614,8 +641,22 @@ class Trainer:
                                               if f"cuda{i}" in rng])
 
 
+def _context_parallel(spec: str, world: int, device: torch.device):
+    """The ``("dp", "cfg", "ring", "ulysses")`` training mesh of ``--context-parallel spec`` (ValueError, one line,
+    for one process or a world the sequence group does not divide)."""
+    from components.attention.parallel_mesh import init_context_parallel, mesh_shape
+
+    if world == 1:
+        raise ValueError(f"context_parallel: shards a sequence over torchrun ranks, got {spec!r} in one process "
+                         f"(torchrun --nproc_per_node N -m zoo train ...)")
+    mesh_shape(spec, world, data_parallel=True)  # refuses before the mesh's groups are made
+    return init_context_parallel(spec, data_parallel=True, device_type=device.type)
+
+
 def _fully_shard(model: nn.Module, device: torch.device, world: int) -> None:
-    """FSDP2: shard every U-Net unit and DiT block (the assemblers' repeated submodules), then the root."""
+    """FSDP2: shard every U-Net unit and DiT block (the assemblers' repeated submodules), then the root. The mesh is
+    the whole world in rank order: under context parallel, the flattened ``dp × cfg × ring × ulysses`` mesh (the
+    ranks of a sequence group hold different shards of the weights and average gradients with the rest)."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
@@ -705,6 +746,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="under torchrun: ddp, or fsdp (FSDP2: shards weights, gradients, AdamW state and EMA "
                              f"over ranks); auto = fsdp above {FSDP_AUTO_PARAMS:,} parameters, else ddp "
                              "(default: auto)")
+    parser.add_argument("--context-parallel", metavar="ulysses|ring|ulysses=U,ring=R",
+                        help="under torchrun: shard each clip's token sequence over groups of U x R ranks (Ulysses "
+                             "all-to-all, Ring attention, or both); the world is world/(U x R) data-parallel groups "
+                             "(docs/context_parallel.md)")
     parser.add_argument("--device", type=device_arg, help="torch device, e.g. cpu or cuda (default: cuda if available)")
     parser.add_argument("--attention", metavar="KEY[:knob=value,...]",
                         help="train with every full spacetime self-attention swapped for a sparse video attention "
@@ -775,12 +820,15 @@ def main(args: argparse.Namespace) -> int:
                          captions=args.captions, gradient_checkpointing=args.gradient_checkpointing,
                          frozen_dtype=args.frozen_dtype,
                          latent_cache=None if args.latent_cache == "off" else args.latent_cache,
+                         context_parallel=getattr(args, "context_parallel", None),
                          overrides=_attention_overrides(args))
     from zoo.cli_args import UsageError
 
     try:
         trainer = Trainer(config)
     except (ValueError, TypeError) as err:
+        if config.context_parallel is not None and "context_parallel" in str(err):
+            raise UsageError(f"--context-parallel {config.context_parallel}: {err}") from None
         if not getattr(args, "attention", None) or "attention" not in str(err):
             raise
         raise UsageError(f"--attention {args.attention}: {err}") from None

@@ -10,6 +10,10 @@ The world of ``cfg · ring · ulysses`` ranks is one ``torch.distributed.device_
 The token sequence is cut into ``ring · ulysses`` contiguous shards; the rank at mesh coordinate ``(c, r, u)`` holds
 shard ``r · ulysses + u``, so an all-to-all over the ulysses ranks leaves each with the contiguous chunk ``r`` of the
 ring (USP, Fang & Zhao 2024, the 2-D layout xDiT uses).
+
+Training (``data_parallel=True``) puts a leading ``dp`` axis in front, ``("dp", "cfg", "ring", "ulysses")`` with
+``cfg = 1``: the world of ``dp · ring · ulysses`` ranks is ``dp`` sequence groups, each one data-parallel replica
+whose ``ring · ulysses`` ranks see the same batch (torchtitan's ``dp_shard × cp`` layout; FSDP shards over both).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 
 
 __all__ = ["ContextParallel", "attention_bytes", "divisors", "gather_bytes", "init_context_parallel",
-           "parse_context_parallel"]
+           "mesh_shape", "parse_context_parallel"]
 
 MODES = ("ulysses", "ring")
 
@@ -56,6 +60,13 @@ class ContextParallel:
     ulysses: int
     ring: int
     cfg: int = 1
+    data: int = 1  # sequence groups (training's "dp" axis; 1 when sampling)
+
+    @property
+    def data_rank(self) -> int:
+        """This rank's sequence group along ``dp`` (0 without a ``dp`` axis): the index of its slice of a global
+        batch, the same on every rank of one sequence."""
+        return self.coordinate("dp") if "dp" in (self.mesh.mesh_dim_names or ()) else 0
 
     @property
     def degree(self) -> int:
@@ -82,33 +93,56 @@ class ContextParallel:
                              f"{self.ulysses}; degrees that would: {divisors(num_heads)}")
 
 
-def init_context_parallel(spec: str = "ulysses", *, cfg_parallel: bool = False,
+def mesh_shape(spec: str, world: int, *, cfg_parallel: bool = False, data_parallel: bool = False) -> dict[str, int]:
+    """The mesh sizes ``{"dp", "cfg", "ring", "ulysses"}`` for ``spec`` on ``world`` ranks, or ValueError (one line,
+    naming ``context_parallel``, the product and the world size).
+
+    Sampling: ``cfg · ring · ulysses`` must equal ``world``; a bare ``ulysses`` / ``ring`` takes every rank the
+    ``cfg`` axis leaves. Training (``data_parallel``): it must divide ``world``, the quotient is ``dp``; a bare
+    ``ulysses`` / ``ring`` takes every rank (``dp = 1``).
+    """
+    where = "context_parallel"
+    if data_parallel and cfg_parallel:
+        raise ValueError(f"{where}: cfg_parallel splits a guided sampling call; training has no such batch, got "
+                         f"cfg_parallel=True with data_parallel=True")
+    cfg = 2 if cfg_parallel else 1
+    if world % cfg:
+        raise ValueError(f"{where}: cfg_parallel needs an even world size, got {world}")
+    degrees = parse_context_parallel(spec, world // cfg)
+    size = degrees["ulysses"] * degrees["ring"] * cfg
+    if data_parallel:
+        if world % size:
+            raise ValueError(f"{where}: the sequence group ring × ulysses = {degrees['ring']} × {degrees['ulysses']} "
+                             f"= {size} does not divide the world size {world} ({spec!r}); a world of dp × {size} "
+                             f"ranks would")
+        return {"dp": world // size, "cfg": 1, **degrees}
+    if size != world:
+        relation = "exceeds" if size > world else "does not fill"
+        raise ValueError(f"{where}: the mesh cfg × ring × ulysses = {cfg} × {degrees['ring']} × {degrees['ulysses']} "
+                         f"= {size} {relation} the world size {world} ({spec!r}, cfg_parallel={cfg_parallel})")
+    return {"dp": 1, "cfg": cfg, **degrees}
+
+
+def init_context_parallel(spec: str = "ulysses", *, cfg_parallel: bool = False, data_parallel: bool = False,
                           device_type: str | None = None) -> ContextParallel:
     """The mesh for ``spec`` (``parse_context_parallel``) over the initialised default process group.
 
     ``cfg_parallel`` puts the two halves of a guided batch on two ranks (a ``cfg`` axis of 2). ``ulysses · ring ·
     cfg`` must equal the world size (torchrun's ``--nproc_per_node`` × nodes); a bare ``ulysses`` / ``ring`` takes
-    every rank the ``cfg`` axis leaves. ``device_type``: ``"cuda"`` (nccl) or ``"cpu"`` (gloo); default: the
-    process group's.
+    every rank the ``cfg`` axis leaves. ``data_parallel`` (training): the mesh is ``("dp", "cfg", "ring",
+    "ulysses")`` and ``ring · ulysses`` need only divide the world (``mesh_shape``). ``device_type``: ``"cuda"``
+    (nccl) or ``"cpu"`` (gloo); default: the process group's.
     """
     where = "context_parallel"
     if not dist.is_available() or not dist.is_initialized():
         raise ValueError(f"{where}: needs torch.distributed initialised (run under torchrun), got {spec!r} in a "
                          f"single process")
-    world, cfg = dist.get_world_size(), 2 if cfg_parallel else 1
-    if world % cfg:
-        raise ValueError(f"{where}: cfg_parallel needs an even world size, got {world}")
-    degrees = parse_context_parallel(spec, world // cfg)
-    size = degrees["ulysses"] * degrees["ring"] * cfg
-    if size != world:
-        relation = "exceeds" if size > world else "does not fill"
-        raise ValueError(f"{where}: the mesh cfg × ring × ulysses = {cfg} × {degrees['ring']} × {degrees['ulysses']} "
-                         f"= {size} {relation} the world size {world} ({spec!r}, cfg_parallel={cfg_parallel})")
+    shape = mesh_shape(spec, dist.get_world_size(), cfg_parallel=cfg_parallel, data_parallel=data_parallel)
     if device_type is None:
         device_type = "cuda" if dist.get_backend() == "nccl" and torch.cuda.is_available() else "cpu"
-    mesh = init_device_mesh(device_type, (cfg, degrees["ring"], degrees["ulysses"]),
-                            mesh_dim_names=("cfg", "ring", "ulysses"))
-    return ContextParallel(mesh, ulysses=degrees["ulysses"], ring=degrees["ring"], cfg=cfg)
+    names = ("dp", "cfg", "ring", "ulysses") if data_parallel else ("cfg", "ring", "ulysses")
+    mesh = init_device_mesh(device_type, tuple(shape[n] for n in names), mesh_dim_names=names)
+    return ContextParallel(mesh, ulysses=shape["ulysses"], ring=shape["ring"], cfg=shape["cfg"], data=shape["dp"])
 
 
 def attention_bytes(batch: int, tokens: int, dim: int, *, ulysses: int = 1, ring: int = 1,
