@@ -8,7 +8,8 @@ space with conditioning from the data (docs/use/finetune.md, docs/training.md).
 Conditioning from the data: a recipe's declared encoders (``Recipe.encoders``) take user inputs; the data gives the
 clip's first frame (``image``: SVD's ``conditioning/svd_image``, Wan I2V's ``conditioning/wan_image``), the clip
 itself (``video``) and its caption (``prompt``, ``zoo.captions``). Keywords fed that way are encoded by the frozen
-encoders at every step (``Pipeline.encode``); the rest stay ``--cond example``'s random conditioning.
+encoders at every step (``Pipeline.encode``), except captions: each is encoded once and the text encoder unloaded
+(``zoo.caption_cache``, ``--caption-cache``); the rest stay ``--cond example``'s random conditioning.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def real_data(config, plan, model: nn.Module, shape: tuple[int, int, int, int], 
     Clips must have the pixel frames of ``T`` (``pipe.pixel_frames``) at ``h · f`` pixels; a shorter clip is refused
     naming ``--data``, the file and ``--frames``; an unreadable one is skipped with its name printed. A recipe
     conditioned on text whose clips carry no captions is refused with real weights (``--weights``), random
-    otherwise (a smoke run, said on stderr)."""
+    otherwise (a smoke run, said on stderr). Captions a text encoder feeds are encoded once and cached
+    (``config.caption_cache``: "auto" = ``OUT/captions.safetensors``, a path, or None to encode every step)."""
     import zoo
     from zoo.captions import read_captions
     from zoo.data import SHIPPED_CLIPS, VideoFolder, _find_videos, shipped_clip
@@ -107,6 +109,11 @@ def real_data(config, plan, model: nn.Module, shape: tuple[int, int, int, int], 
         print(f"zoo train: {config.data} carries no captions; {', '.join(texts)} stays random conditioning (a smoke "
               "run; give clip.txt sidecars or --captions FILE)", file=sys.stderr)
         wanted = {k: v for k, v in wanted.items() if "prompt" not in v}
+    if captions is not None and config.caption_cache and any("prompt" in n for n in wanted.values()):
+        from zoo.caption_cache import cache_caption_embeddings
+
+        cache_caption_embeddings(pipe, captions, Path(config.out or ".") / "captions.safetensors"
+                                 if config.caption_cache == "auto" else Path(config.caption_cache))
     cache = None
     if config.latent_cache and pipe.latent_space is not None:
         cache = (Path(config.out or ".") / "latents.safetensors" if config.latent_cache == "auto"

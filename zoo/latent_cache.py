@@ -4,9 +4,9 @@ A latent recipe learns on ``z_model = LatentSpace.encode(x)`` (``components/nets
 posterior mean with the recipe's normalisation, ``s · z`` or ``(z − μ_c) / σ_c``), never on pixels. The autoencoder
 is frozen, so every clip window of a ``VideoFolder`` ``(3, F, H, W)`` is encoded once to ``(z, T', H/f, W/f)``
 (``T' = F`` frame-wise, ``1 + (F − 1)/4`` through Wan's causal VAE) and stored in one safetensors file whose
-metadata holds a key: sha256 over the data (each file's path, size and mtime, the clip windows, their size) and over
-the autoencoder (every weight's bytes and the normalisation). A changed clip, option or autoencoder gives another key,
-and the file is re-encoded (one line says so).
+metadata holds a key (``zoo.tensor_cache``, shared with the caption cache): sha256 over the data (each file's path,
+size and mtime, the clip windows, their size) and over the autoencoder (every weight's bytes and the normalisation).
+A changed clip, option or autoencoder gives another key, and the file is re-encoded (one line says so).
 
 ``LatentClips`` is the trainer's data source (``batch(step, B)``, a pure function of ``(seed, step)``: the same
 picks as ``VideoFolder.batch``) and also gives the conditioning inputs of the same picks (``inputs(step, B)``): the
@@ -29,6 +29,7 @@ from torch import Tensor
 from components.nets.latent_space import LatentSpace
 
 from .data import VideoFolder, seeded
+from .tensor_cache import cache_key, cached_tensors, update_with_weights
 
 
 __all__ = ["LatentClips", "autoencoder_key"]
@@ -37,10 +38,7 @@ __all__ = ["LatentClips", "autoencoder_key"]
 def autoencoder_key(space: LatentSpace) -> str:
     """sha256 over the autoencoder's weights (names, dtypes, shapes, bytes) and the latent normalisation."""
     h = hashlib.sha256()
-    for name, tensor in sorted(space.autoencoder.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    update_with_weights(h, space.autoencoder)
     h.update(json.dumps([space.scaling_factor, space.latents_mean, space.latents_std]).encode())
     return h.hexdigest()
 
@@ -78,28 +76,21 @@ class LatentClips:
         return self.space.encode(video.to(self.device) if self.device is not None else video).float().cpu()
 
     def _cached(self, path: Path, encode_batch: int) -> Tensor:
-        from safetensors import safe_open
-        from safetensors.torch import save_file
-
-        key = hashlib.sha256((_data_key(self.clips) + autoencoder_key(self.space)).encode()).hexdigest()
-        if path.is_file():
-            try:
-                with safe_open(str(path), framework="pt") as f:
-                    if (f.metadata() or {}).get("key") == key:
-                        return f.get_tensor("latents")
-                print(f"zoo train: latent cache {path} is stale (other clips, options or autoencoder weights); "
-                      f"encoding again", file=sys.stderr)
-            except Exception as err:  # a truncated or foreign file is re-encoded, never trusted
-                print(f"zoo train: latent cache {path} is unreadable ({err}); encoding again", file=sys.stderr)
         n = len(self.clips)
-        latents = torch.cat([self._encode(torch.stack([self.clips[i] for i in range(s, min(n, s + encode_batch))]))
-                             for s in range(0, n, encode_batch)])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file({"latents": latents.contiguous()}, str(tmp), metadata={"key": key, "windows": str(n)})
-        tmp.replace(path)
-        print(f"zoo train: encoded {n} clip window(s) to {tuple(latents.shape[1:])} latents once; cached in {path}",
-              file=sys.stderr)
+
+        def encode() -> dict[str, Tensor]:
+            return {"latents": torch.cat([
+                self._encode(torch.stack([self.clips[i] for i in range(s, min(n, s + encode_batch))]))
+                for s in range(0, n, encode_batch)])}
+
+        key = cache_key(_data_key(self.clips), autoencoder_key(self.space))
+        tensors, fresh = cached_tensors(path, key, encode, what="latent cache",
+                                        stale="other clips, options or autoencoder weights",
+                                        metadata={"windows": str(n)})
+        latents = tensors["latents"]
+        if fresh:
+            print(f"zoo train: encoded {n} clip window(s) to {tuple(latents.shape[1:])} latents once; cached in "
+                  f"{path}", file=sys.stderr)
         return latents
 
     def _picks(self, step: int, batch_size: int) -> list[int]:

@@ -121,6 +121,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False  # recompute each block / unit in the backward pass
     frozen_dtype: str = "fp32"          # fp32 | bf16: the frozen parts (autoencoder, encoders, a LoRA run's base net)
     latent_cache: str | None = "auto"   # real clips encoded once: "auto" (OUT/latents.safetensors), a path, or None
+    caption_cache: str | None = "auto"  # captions encoded once, text encoder freed: "auto" (OUT/captions.safetensors)
     context_parallel: str | None = None  # under torchrun: ulysses | ring | ulysses=U,ring=R (sequence groups of U·R)
 
     def __post_init__(self):
@@ -775,6 +776,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="latent recipes on real clips: encode every clip once and keep the latents in PATH "
                          "(safetensors, re-encoded when the clips or the autoencoder change); off = encode each batch "
                          "at every step (default: OUT/latents.safetensors)")
+    ft.add_argument("--caption-cache", default="auto", metavar="PATH|off",
+                    help="text recipes on captioned clips: encode every caption once, keep the embeddings in PATH "
+                         "(safetensors, re-encoded when the captions or the text encoder change) and unload the text "
+                         "encoder; off = keep it and encode each batch's captions at every step "
+                         "(default: OUT/captions.safetensors)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -820,6 +826,7 @@ def main(args: argparse.Namespace) -> int:
                          captions=args.captions, gradient_checkpointing=args.gradient_checkpointing,
                          frozen_dtype=args.frozen_dtype,
                          latent_cache=None if args.latent_cache == "off" else args.latent_cache,
+                         caption_cache=None if args.caption_cache == "off" else args.caption_cache,
                          context_parallel=getattr(args, "context_parallel", None),
                          overrides=_attention_overrides(args))
     from zoo.cli_args import UsageError

@@ -31,8 +31,9 @@ def clip_vision(embed_dim: int, *, hidden: int, layers: int, heads: int, image_s
 
 def clip_pixels(image: Tensor, size: int) -> Tensor:
     """CLIP's preprocessing of ``(B, 3, H, W)`` in [-1, 1]: bicubic antialiased resize to ``size``², to [0, 1],
-    normalised by CLIP's mean / std (the model's own input transform, as diffusers' ``_encode_image``)."""
-    x = F.interpolate(image, size=(size, size), mode="bicubic", align_corners=True, antialias=True)
+    normalised by CLIP's mean / std (the model's own input transform, as diffusers' ``_encode_image``). Computed in
+    fp32 and returned in ``image``'s dtype (CPU has no bf16 antialiased bicubic resize)."""
+    x = F.interpolate(image.float(), size=(size, size), mode="bicubic", align_corners=True, antialias=True)
     x = ((x + 1) / 2).clamp(0, 1)
     mean, std = (torch.tensor(v, dtype=x.dtype, device=x.device).view(1, 3, 1, 1) for v in (CLIP_MEAN, CLIP_STD))
-    return (x - mean) / std
+    return ((x - mean) / std).to(image.dtype)

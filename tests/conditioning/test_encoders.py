@@ -180,3 +180,14 @@ def test_image_encoders_size_their_input_to_the_clip_tower_they_hold():
         extra = {"num_frames": 2} if keyword == "context" else {}
         out = encoder(torch.zeros(1, 3, 16, 16), **extra)  # a loaded tower of another input size (32, not 16)
         assert out[keyword].shape[-1] == dim
+
+
+def test_clip_pixels_takes_bf16_images_on_cpu():
+    """CPU has no bf16 antialiased bicubic resize: the preprocessing runs in fp32 and returns the image's dtype, so
+    a bf16 run (``--frozen-dtype bf16``) equals the fp32 result rounded to bf16 (≤ 2^-8 relative of values ≤ 2.7)."""
+    from components.conditioning.clip_image import clip_pixels
+
+    image = torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    full, half = clip_pixels(image, 32), clip_pixels(image.bfloat16(), 32)
+    assert half.dtype == torch.bfloat16 and half.shape == full.shape
+    assert torch.equal(half, clip_pixels(image.bfloat16().float(), 32).bfloat16())

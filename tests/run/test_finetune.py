@@ -141,3 +141,31 @@ def test_the_latent_batches_are_the_autoencoders_encoding_of_the_clips(lora_run)
     video = torch.stack([source.clips[i] for i in picks])
     with torch.no_grad():
         torch.testing.assert_close(source.batch(3, 2), source.space.encode(video).float(), atol=1e-5, rtol=0)
+
+
+def test_a_resumed_lora_run_repeats_the_uninterrupted_run(lora_run, svd_folder, tmp_path):
+    # The trainer's resume guarantee (bit-for-bit, docs/training.md) for a LoRA run, whose checkpoint holds only the
+    # adapters, their EMA and their AdamW moments: the frozen net comes from --weights again on resume.
+    from zoo.train import Trainer
+
+    latents = lora_run[1] / "latents.safetensors"  # the clips as lora_run encoded them (same folder, same windows)
+
+    def run(out):
+        return Trainer(_config(svd_folder, out, steps=4, ema_decay=0.5, cond_drop=0.2, latent_cache=str(latents)))
+
+    whole = run(tmp_path / "whole")
+    whole.fit()
+    cut = run(tmp_path / "cut")
+    cut.fit(2)
+    cut.save(tmp_path / "cut" / "checkpoints" / "step_0000002")
+    resumed = run(tmp_path / "cut")
+    resumed.load(tmp_path / "cut")
+    assert resumed.step == 2
+    resumed.fit()
+    assert len(whole.losses) == 4 and resumed.losses == whole.losses
+    for ema in (False, True):
+        a, b = whole.full_state_dict(ema=ema), resumed.full_state_dict(ema=ema)
+        assert a.keys() == b.keys() and all(".lora_" in k for k in a)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    frozen = {k: v for k, v in resumed.model.state_dict().items() if "lora_" not in k}
+    assert all(torch.equal(v, whole.model.state_dict()[k]) for k, v in frozen.items())
