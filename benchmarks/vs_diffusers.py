@@ -1,4 +1,4 @@
-"""Transformer forward time, zoo vs diffusers on identical weights: CogVideoX, HunyuanVideo, LTX-Video and Wan 2.1
+"""Transformer forward time, zoo vs diffusers on identical weights: CogVideoX, HunyuanVideo, LTX-Video, Wan 2.1, Mochi
 (issue #20). ``python -m benchmarks.vs_diffusers [--quick] [--rounds N] [--write]`` prints the table; ``--write``
 puts it into docs/benchmarks/cpu/vs_diffusers.md (between this script's markers, the suite's rows kept).
 
@@ -19,6 +19,10 @@ Shapes (batch 1, fp32, heads of 64 at ``small``; Wan's rows are the suite's ``bu
   zoo/testing/tiny_hunyuan_video.py's transformer, 3 × 8×8 latents, 16 text tokens;
 * ``ltx_video``: zoo/testing/tiny_ltx_video.py's config (read-only), ``small`` at 4 heads × 64 and 4 blocks;
   3 × 16×16 latents (768 tokens, LTX patchifies 1×1) + 32 text tokens; ``tiny``: 3 × 8×8 latents, 7 text tokens.
+* ``mochi``: 4 heads × 64, 2 blocks (the last context_pre_only), text stream 64, 3 × 16×16 latents (192 video tokens)
+  + 256 T5 tokens of which 40 are real (MochiPipeline's padded, masked tokens: diffusers drops the padding per
+  sample, ours masks it as keys, so the padding counts against us); ``tiny``: zoo/testing/tiny_mochi.py's
+  transformer, 3 × 8×8 latents, 16 text tokens (10 real).
 """
 
 from __future__ import annotations
@@ -37,9 +41,9 @@ from .suites.vs_diffusers import build_pair as suite_pair
 from .timing import interleaved, ratio_stats
 
 
-MODELS = ("cogvideox", "hunyuan_video", "ltx_video", "wan")
+MODELS = ("cogvideox", "hunyuan_video", "ltx_video", "wan", "mochi")
 SIZES = ("tiny", "small")
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks" / "cpu" / "vs_diffusers.md"
+DOC = Path(__file__).resolve().parent.parent / "docs/benchmarks/cpu/vs_diffusers.md"
 BEGIN, END = "<!-- benchmarks/vs_diffusers.py: begin -->", "<!-- benchmarks/vs_diffusers.py: end -->"
 TOL = 1e-3
 
@@ -134,6 +138,30 @@ def _ltx_video(size: str, g: torch.Generator):
             f"B1 F3 {hw}x{hw} lat, {text} text, {cfg['num_attention_heads']}x{cfg['attention_head_dim']}")
 
 
+def _mochi(size: str, g: torch.Generator):
+    import diffusers
+
+    from zoo.testing.tiny_mochi import MOCHI_T2V
+
+    cfg = dict(MOCHI_T2V)
+    hw, text, real = 8, 16, 10
+    if size == "small":
+        cfg.update(num_attention_heads=4, attention_head_dim=64, pooled_projection_dim=64, text_embed_dim=64)
+        hw, text, real = 16, 256, 40
+    torch.manual_seed(0)
+    theirs = _perturbed(diffusers.MochiTransformer3DModel(**cfg))
+    x = torch.randn(1, cfg["in_channels"], 3, hw, hw, generator=g)
+    context = torch.randn(1, text, cfg["text_embed_dim"], generator=g)
+    mask = (torch.arange(text) < real)[None]
+    t = torch.tensor([300.0])
+    ours = zoo.from_diffusers(theirs).eval()
+    return (ours, lambda: theirs(hidden_states=x, timestep=t, encoder_hidden_states=context,
+                                 encoder_attention_mask=mask).sample,
+            lambda: ours(x, t, context=context, context_mask=mask),
+            f"B1 F3 {hw}x{hw} lat, {text} text ({real} real), "
+            f"{cfg['num_attention_heads']}x{cfg['attention_head_dim']}")
+
+
 def _wan(size: str, g: torch.Generator):
     """The suite's own pair (its inputs, its converted model)."""
     from .suites.vs_diffusers import SIZES as SUITE
@@ -144,7 +172,8 @@ def _wan(size: str, g: torch.Generator):
             f"B{b} F{f} {h}x{w} lat, {tokens} text, {config['num_attention_heads']}x{config['attention_head_dim']}")
 
 
-BUILDERS = {"cogvideox": _cogvideox, "hunyuan_video": _hunyuan_video, "ltx_video": _ltx_video, "wan": _wan}
+BUILDERS = {"cogvideox": _cogvideox, "hunyuan_video": _hunyuan_video, "ltx_video": _ltx_video, "wan": _wan,
+            "mochi": _mochi}
 
 
 def run_case(model: str, size: str, rounds: int) -> dict:

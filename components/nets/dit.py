@@ -12,7 +12,8 @@ patches that a diffusion transformer denoises; docs/papers.md §5):
 
 Text-to-video (PixArt-α / Latte-1, docs/papers.md §5.3): ``context_dim`` projects ``context`` tokens with PixArt-α's
 caption MLP to D and adds a cross-attention sub-layer to the blocks named by ``cross_attention_in`` (Latte-1: the
-spatial ones); ``modulation="adaln_single"`` replaces every block's ``Linear(SiLU(c))`` by one shared
+spatial ones), which hide text padding given as ``context_mask`` ``(B, M)`` (True = a real token);
+``modulation="adaln_single"`` replaces every block's ``Linear(SiLU(c))`` by one shared
 ``Linear(SiLU(c))`` (``c -> 6·D``) plus a learned per-block table (PixArt-α's adaLN-single).
 
 Wan 2.1 / 2.2 (``net/wan_transformer`` is this class with Wan's options): ``pos_embed="rope_3d"`` adds no table but
@@ -105,6 +106,7 @@ class SpaceTimeDiT(nn.Module):
             "rms_across_heads").
         context_dim: width of ``context`` tokens ``(B, M, context_dim)`` (T5: 4096); they go through
             ``ContextProjection`` (PixArt-α's caption MLP, to D) into a cross-attention sub-layer. None: no text.
+            Its padding mask ``context_mask`` ``(B, M)`` (True = a real token; default all real) is then taken too.
         image_context_dim: width of ``image_context`` tokens ``(B, M', image_context_dim)`` (CLIP: 1280), projected
             to D (``ImageContextProjection``) and attended by the cross-attentions' second k/v set (Wan I2V).
         image_pos_embed_len: a learned position table over the image tokens (Wan FLF2V: 514 = 2 frames × 257).
@@ -191,7 +193,8 @@ class SpaceTimeDiT(nn.Module):
         self.gradient_checkpointing = gradient_checkpointing
         self.supported_cond = tuple(name for name, on in (
             ("class_labels", num_classes is not None), ("added_cond", added_cond_dim is not None),
-            ("context", context_dim is not None), ("image_context", image_context_dim is not None)) if on)
+            ("context", context_dim is not None), ("context_mask", context_dim is not None),
+            ("image_context", image_context_dim is not None)) if on)
         if cross_attention_in is not None and not set(cross_attention_in) & set(attentions):
             raise ValueError(f"{where}: cross_attention_in={tuple(cross_attention_in)} names no attention of the "
                              f"blocks {sorted(set(attentions))}")
@@ -276,13 +279,14 @@ class SpaceTimeDiT(nn.Module):
         c = self.embed(t, cond.get("class_labels"), cond.get("added_cond"))  # (B, D) or (B, N, D)
         c_blocks = c if self.shared_modulation is None else self.shared_modulation(c)
         context = self._context(cond.get("context"), x)
+        mask = self._context_mask(cond.get("context_mask"), context)
         image = self._image_context(cond.get("image_context"), x)
 
         def run_block(k: int, tokens: Tensor) -> Tensor:
             block = self.blocks[k]
-            ctx, img = (context, image) if block.cross_attn is not None else (None, None)
+            ctx, img, m = (context, image, mask) if block.cross_attn is not None else (None, None, None)
             return maybe_checkpoint(self.gradient_checkpointing and self.training, _run_block, block, tokens,
-                                    c_blocks, grid, ctx, rope, img)
+                                    c_blocks, grid, ctx, rope, img, m)
 
         with sequence_shard(self.context_parallel, tokens.shape[1]) as shard:
             if shard is not None:  # this rank's tokens, with their per-token conditioning and rotary tables
@@ -331,6 +335,16 @@ class SpaceTimeDiT(nn.Module):
                              f"{width}) (the model was built with context_dim), got {got}")
         return self.context_proj(context.to(x.dtype))
 
+    def _context_mask(self, mask: Tensor | None, context: Tensor | None) -> Tensor | None:
+        """``context_mask`` ``(B, M)`` (True / 1 = a real text token; None: all real) -> bool, checked against the
+        text tokens; the cross-attentions hide the padding from every query."""
+        if mask is None or context is None:
+            return None
+        if tuple(mask.shape) != tuple(context.shape[:2]):
+            raise ValueError(f"{type(self).__name__}: context_mask must be (B, M) = {tuple(context.shape[:2])} (one "
+                             f"flag per text token of context), got {tuple(mask.shape)}")
+        return mask.bool()
+
 
 def _shard_tokens(shard, tokens: Tensor, rope, t: Tensor, c: Tensor, c_blocks: Tensor):
     """This rank's slice of everything indexed by token: tokens ``(B, N, D)``, rope tables ``(N, head_dim)``, and
@@ -342,5 +356,5 @@ def _shard_tokens(shard, tokens: Tensor, rope, t: Tensor, c: Tensor, c_blocks: T
 
 
 def _run_block(block: nn.Module, tokens: Tensor, c: Tensor, grid, context: Tensor | None = None, rope=None,
-               image: Tensor | None = None) -> Tensor:
-    return block(tokens, c, grid=grid, context=context, rope=rope, added_context=image)
+               image: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    return block(tokens, c, grid=grid, context=context, rope=rope, added_context=image, context_mask=mask)

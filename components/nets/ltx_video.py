@@ -22,10 +22,11 @@ so a token's time coordinate is in seconds (LTX trains on mixed frame rates) and
 channels are ordered (frequency, axis, pair) and the D mod 6 leftover channels are not rotated (cos 1, sin 0).
 Sliced per head the tables are per-head ``(1, heads, N, head_dim)``.
 
-Shapes: ``model(x, t, context=)``, ``x`` ``(B, in_channels, T, H, W)``, ``t`` ``(B,)`` (× ``time_scale``: 1 for
-diffusers' timesteps 1000·σ, 1000 for σ ∈ [0, 1]), ``context`` ``(B, L, context_dim)`` -> ``(B, out_channels, T, H,
-W)``, the flow-matching velocity. Not yet: a text padding mask (``context_mask``) — SpaceTimeDiT's block loop does
-not pass one; give unpadded (or all-real) text tokens.
+Shapes: ``model(x, t, context=, context_mask=)``, ``x`` ``(B, in_channels, T, H, W)``, ``t`` ``(B,)`` (×
+``time_scale``: 1 for diffusers' timesteps 1000·σ, 1000 for σ ∈ [0, 1]), ``context`` ``(B, L, context_dim)``,
+``context_mask`` ``(B, L)`` True / 1 for real T5 tokens (diffusers' ``encoder_attention_mask``; default all real: the
+cross-attentions hide the padding) -> ``(B, out_channels, T, H, W)``, the flow-matching velocity. diffusers adds
+−10000 to the padded tokens' logits, we drop them: the same in fp32 (e^−10000 underflows to 0).
 """
 
 from __future__ import annotations
@@ -83,7 +84,10 @@ class LTXRotaryTables(nn.Module):
 
 
 def _inputs(cfg: dict, frames: int = 2, batch: int = 2, generator: torch.Generator | None = None):
-    return dit_inputs({**cfg, "input_size": (1, 4, 4)}, frames, batch, generator)
+    (x, t), cond = dit_inputs({**cfg, "input_size": (1, 4, 4)}, frames, batch, generator)
+    # the second sample's last text token is padding
+    cond["context_mask"] = torch.tensor([[True, True, True], [True, True, False]])[:batch]
+    return (x, t), cond
 
 
 def _output_shape(cfg: dict, x, *args, **kwargs):
@@ -103,12 +107,14 @@ def _bad(**cond):
     bad_inputs=[
         BadInput(match="context must be tokens", inputs=_bad(context=torch.zeros(2, 3, 17)),
                  why="text tokens of the wrong width"),
+        BadInput(match="context_mask must be", inputs=_bad(context_mask=torch.ones(2, 4, dtype=torch.bool)),
+                 why="a padding mask for another text length"),
         BadInput(match="divisible by num_heads", init={"num_heads": 5}),
         BadInput(match="frame_rate must be", init={"frame_rate": 0}),
     ],
 )
 class LTXVideoTransformer(SpaceTimeDiT):
-    """LTX-Video's DiT: ``(B, C, T, H, W), t, context -> (B, C_out, T, H, W)`` (see the module docstring).
+    """LTX-Video's DiT: ``(B, C, T, H, W), t, context, context_mask -> (B, C_out, T, H, W)`` (module docstring).
 
     Args:
         in_channels, out_channels: latent channels in / predicted (LTX: 128; default ``in_channels``).
@@ -140,5 +146,7 @@ class LTXVideoTransformer(SpaceTimeDiT):
         )
         vae_t, vae_s = vae_factors
         self.frame_rate = float(frame_rate)
+        # diffusers' name for what frame_rate and vae_factors fix (LTXPipeline's micro-condition; the adapter checks it)
+        self.rope_interpolation_scale = (vae_t / self.frame_rate, float(vae_s), float(vae_s))
         self.rope = LTXRotaryTables(hidden_dim, num_heads, scale=(vae_t / frame_rate, vae_s, vae_s),
                                     theta=rope_theta)

@@ -61,10 +61,12 @@ def test_cogvideox_time_grid_is_cogvideox_ddim_schedulers_trailing_timesteps(ste
         torch.testing.assert_close(torch.tensor(times, dtype=torch.float64), expected, atol=1e-4, rtol=0)
 
 
-def test_only_cogvideox_declares_a_spacing():
-    """Every other recipe keeps the evenly spaced grid it had (the field's default), so its samples are unchanged."""
+def test_only_the_pipelines_that_space_their_grid_declare_a_spacing():
+    """CogVideoX (trailing DDIM timesteps) and the flow pipelines that pass ``sigmas`` = 1, 1 − 1/n, …, 1/n
+    (HunyuanVideo, LTX-Video: tests/diffusion/test_flow_spacing.py); every other recipe keeps the evenly spaced grid it
+    had (the field's default), so its samples are unchanged."""
     spaced = {name for name in zoo.list_models(stages=True) if zoo.get_recipe(name).sampling.spacing != "linspace"}
-    assert spaced == {"cogvideox_2b", "cogvideox_5b"}
+    assert spaced == {"cogvideox_2b", "cogvideox_5b", "hunyuan_video", "ltx_video"}
 
 
 def test_spacing_is_checked():

@@ -36,7 +36,7 @@ def transformer():
 
 def _inputs(frames: int = 3):
     g = torch.Generator().manual_seed(1)
-    x = torch.randn(2, 4, frames, 6, 10, generator=g)  # a (T, 3, 5) token grid
+    x = torch.randn(2, 12, frames, 6, 10, generator=g)  # a (T, 3, 5) token grid
     text = torch.randn(2, 5, 16, generator=g)
     mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)  # prefix masks, as the pipeline's
     return x, torch.tensor([3.0, 701.0]), text, mask

@@ -159,6 +159,19 @@ def test_a_folder_that_does_not_fit_the_preset_is_refused_naming_both(folders):
         load_pretrained_folder("stable_diffusion", folders["stable_diffusion"], preset="paper")
 
 
+def test_ltx_video_folder_samples_through_the_cli_and_refuses_the_paper_preset(tmp_path, capsys):
+    """``tiny_weights_folder("ltx_video")`` (an LTXPipeline folder) through ``python -m zoo sample ltx_video
+    --weights DIR --preset tiny``; the paper preset's T5-XXL width is not the tiny folder's (frames against
+    diffusers' own: tests/convert/test_ltx_video_pipeline.py)."""
+    folder = tiny_weights_folder("ltx_video", tmp_path / "ltx_video")
+    out = tmp_path / "ltx.png"
+    assert main(["sample", "ltx_video", "--preset", "tiny", "--weights", str(folder), "--prompt", "a cat", "--out",
+                 str(out), "--steps", "1", "--no-progress"]) == 0
+    assert "(3, 17, 128, 128)" in capsys.readouterr().out and out.is_file()
+    with pytest.raises(ValueError, match=r"in_channels=128 \(the folder's net has 8\); context_dim=4096 \(the folder's net has 16\)"):
+        load_pretrained_folder("ltx_video", folder, preset="paper")
+
+
 def test_recipes_without_a_diffusers_counterpart_are_refused(tmp_path):
     with pytest.raises(ValueError, match="recipe 'vdm' has no diffusers-format loader.*load for: cogvideox_2b, cogvideox_5b, "
                                          "controlvideo, (.+, )?modelscope_t2v"):

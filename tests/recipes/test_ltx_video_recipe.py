@@ -38,7 +38,24 @@ def test_declared_mu_is_the_pipelines_calculate_shift_at_the_published_size():
 
     p = zoo.get_recipe("ltx_video").preset("paper")
     assert MU == pytest.approx(calculate_shift(p.frames * p.height * p.width, 1024, 4096, 0.95, 2.05), abs=1e-12)
-    assert zoo.get_recipe("ltx_video").sampling.schedule_kwargs == {"mu": MU}
+    assert zoo.get_recipe("ltx_video").sampling.schedule_kwargs == {"mu": MU, "shift_terminal": 0.1}
+
+
+@pytest.mark.parametrize("steps", [2, 50])
+def test_sampling_grid_is_ltx_pipelines(steps):
+    """The recipe's grid is what LTXPipeline schedules at the published size: its ``sigmas`` linspace(1, 1/N, N), the
+    dynamic shift at ``calculate_shift``'s μ and the stretch to ``shift_terminal`` 0.1 of the released scheduler
+    config (diffusers' fp32 grid vs our float64: 1e-6)."""
+    import numpy as np
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    recipe = zoo.get_recipe("ltx_video")
+    scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, base_shift=0.95, max_shift=2.05,
+                                                base_image_seq_len=1024, max_image_seq_len=4096, shift_terminal=0.1)
+    scheduler.set_timesteps(sigmas=np.linspace(1.0, 1.0 / steps, steps), mu=MU)
+    ours = components.build(recipe.sampling.schedule, **recipe.sampling.schedule_kwargs).timesteps(
+        steps, recipe.sampling.spacing)
+    torch.testing.assert_close(ours, scheduler.sigmas[:-1].double(), rtol=0, atol=1e-6)
 
 
 def test_paper_vae_is_the_091_timestep_conditioned_config():

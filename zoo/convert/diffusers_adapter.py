@@ -67,6 +67,11 @@ class Convention:
     per_token_time: bool = False
     time_like: tuple[str, ...] = ()  # our keywords in timestep units (divided by time_scale like t)
     computed: tuple[str, ...] = ()  # diffusers keywords the pipeline computes and our net computes itself (ignored)
+    # a token-sequence layout (``"b (t h w) c"``): the diffusers keywords giving its (t, h, w)
+    grid: tuple[str, ...] = ()
+    # diffusers keywords the pipeline computes that are a convention built into our net: each must equal the adapted
+    # net's attribute of that name (else refused)
+    matched: tuple[str, ...] = ()
 
 
 _UNET_KEYWORDS = (("encoder_hidden_states", "context"), ("added_time_ids", "added_cond"))
@@ -81,6 +86,12 @@ CONVENTIONS = {
     "HunyuanVideoTransformer3DModel": Convention("b c t h w", "hidden_states", (
         ("encoder_hidden_states", "context"), ("pooled_projections", "added_cond"),
         ("encoder_attention_mask", "context_mask"), ("guidance", "guidance")), time_like=("guidance",)),
+    "MochiTransformer3DModel": Convention("b c t h w", "hidden_states", (
+        ("encoder_hidden_states", "context"), ("encoder_attention_mask", "context_mask"))),
+    # LTX-Video: latent voxels as tokens; the pipeline's frame-rate RoPE scale must be the net's frame_rate
+    "LTXVideoTransformer3DModel": Convention("b (t h w) c", "hidden_states", (
+        ("encoder_hidden_states", "context"), ("encoder_attention_mask", "context_mask")),
+        grid=("num_frames", "height", "width"), matched=("rope_interpolation_scale",)),
 }
 LAYOUTS = {name: c.layout for name, c in CONVENTIONS.items()}  # diffusers class -> its ``sample`` layout
 
@@ -141,6 +152,17 @@ def _time_scale(model: nn.Module) -> float:
         return 1.0
 
 
+def _flow_time(model: nn.Module) -> bool:
+    """Whether our net takes flow time σ and returns ε − x0 where diffusers' takes ``time_scale·(1 − σ)`` and returns
+    x0 − ε (``net/mochi_transformer``'s ``flow_time``)."""
+    import components
+
+    try:
+        return bool(components.config_of(model).get("flow_time", False))
+    except (TypeError, ValueError):
+        return False
+
+
 def _refuse_extras(where: str, extras: dict) -> None:
     given = sorted(k for k, v in extras.items() if v is not None)
     if given:
@@ -164,7 +186,7 @@ class DiffusersModel(nn.Module):
         self.convention = _convention(class_name, {k: CONVENTIONS[k] for k in self.classes if k in CONVENTIONS})
         self.layout = self.convention.layout
         self.model = model
-        self.time_scale = _time_scale(model)
+        self.time_scale, self.flow_time = _time_scale(model), _flow_time(model)
         self.config = FrozenConfig({**dict(config), "_class_name": class_name})
 
     @classmethod
@@ -182,17 +204,37 @@ class DiffusersModel(nn.Module):
 
     def _run(self, sample: Tensor, timestep, keywords: dict, return_dict: bool) -> UNetOutput | tuple:
         """The call: ``sample`` in the class's layout, diffusers' keywords; the prediction in the same layout."""
-        if sample.ndim != 5:
-            raise ValueError(f"{self.convention.sample} must be 5-D ({self.layout}), got shape {tuple(sample.shape)}")
-        x = einops.rearrange(sample, f"{self.layout} -> {OURS}")
+        grid = dict(zip("thw", (keywords.get(k) for k in self.convention.grid)))
+        if sample.ndim != (3 if grid else 5) or None in grid.values():
+            raise ValueError(f"{self.convention.sample} must be {3 if grid else 5}-D ({self.layout})"
+                             + (f" with {', '.join(self.convention.grid)} given" if grid else "")
+                             + f", got shape {tuple(sample.shape)}")
+        self._check_matched(keywords)
+        x = einops.rearrange(sample, f"{self.layout} -> {OURS}", **grid)
         cond = {ours: keywords[theirs] for theirs, ours in self.convention.keywords if keywords.get(theirs) is not None}
         t = _timesteps(timestep, x.shape[0], x.device, self.convention.per_token_time)
         if self.time_scale != 1:
             t = t / self.time_scale
             cond.update({k: cond[k] / self.time_scale for k in self.convention.time_like if k in cond})
+        if self.flow_time:  # Mochi: diffusers' timestep is time_scale·(1 − σ), its output x0 − ε = −(ours)
+            t = 1 - t
         out = self.model(x, t, **cond)
+        out = -out if self.flow_time else out
         out = einops.rearrange(out, f"{OURS} -> {self.layout}")
         return UNetOutput(out) if return_dict else (out,)
+
+    def _check_matched(self, keywords: dict) -> None:
+        """The ``matched`` keywords given must be the adapted net's own (e.g. LTX's ``rope_interpolation_scale``, its
+        ``frame_rate``): a pipeline asking for another convention is refused, never silently ignored."""
+        for name in self.convention.matched:
+            given = keywords.get(name)
+            if given is None:
+                continue
+            own = getattr(self.model, name)
+            if len(given) != len(own) or any(abs(float(a) - float(b)) > 1e-6 * max(1.0, abs(float(b)))
+                                             for a, b in zip(given, own)):
+                raise ValueError(f"{name} must be the adapted net's {tuple(own)} (built into it; rebuild the net for "
+                                 f"another), got {tuple(float(a) for a in given)}")
 
 
 class DiffusersUNet(DiffusersModel):
@@ -228,9 +270,14 @@ class DiffusersUNet(DiffusersModel):
 class DiffusersTransformer(DiffusersModel):
     """Our converted transformer as diffusers' ``WanTransformer3DModel`` (``net/wan_transformer``),
     ``CogVideoXTransformer3DModel`` (``net/cogvideox_transformer``; ``hidden_states`` ``(B, T, C, H, W)``) or
-    ``HunyuanVideoTransformer3DModel`` (``net/hunyuan_video_transformer``)."""
+    ``HunyuanVideoTransformer3DModel`` (``net/hunyuan_video_transformer``) or ``MochiTransformer3DModel``
+    (``net/mochi_transformer``; a recipe's ``flow_time=True`` net is called with σ = 1 − timestep / time_scale and its
+    ε − x0 negated: diffusers' reversed time and x0 − ε) or ``LTXVideoTransformer3DModel``
+    (``net/ltx_video_transformer``; ``hidden_states`` the tokens ``(B, T·H·W, C)`` with ``num_frames``, ``height``,
+    ``width``; LTXPipeline's ``rope_interpolation_scale`` must be the net's, i.e. its ``frame_rate``)."""
 
-    classes = ("WanTransformer3DModel", "CogVideoXTransformer3DModel", "HunyuanVideoTransformer3DModel")
+    classes = ("WanTransformer3DModel", "CogVideoXTransformer3DModel", "HunyuanVideoTransformer3DModel",
+               "MochiTransformer3DModel", "LTXVideoTransformer3DModel")
 
     def cache_context(self, name: str, **kwargs) -> contextlib.AbstractContextManager:
         """diffusers' ``CacheMixin.cache_context`` (entered around each call by the Wan pipelines): nothing to cache."""
@@ -240,10 +287,12 @@ class DiffusersTransformer(DiffusersModel):
                 return_dict: bool = True, attention_kwargs: dict | None = None, **keywords) -> UNetOutput | tuple:
         """``hidden_states`` in the class's layout, ``timestep`` diffusers' (0…1000; ``(B,)``, or per token
         ``(B, N)`` for Wan), text tokens ``encoder_hidden_states`` ``(B, L, D)`` and the class's other keywords
-        (Wan: ``encoder_hidden_states_image`` ``(B, 257, 1280)``; HunyuanVideo: ``pooled_projections`` ``(B, 768)``,
+        (Wan: ``encoder_hidden_states_image`` ``(B, 257, 1280)``; Mochi: ``encoder_attention_mask`` ``(B, L)``; LTX:
+        ``encoder_attention_mask``, ``num_frames`` / ``height`` / ``width``, ``rope_interpolation_scale`` (checked);
+        HunyuanVideo: ``pooled_projections`` ``(B, 768)``,
         ``encoder_attention_mask`` ``(B, L)``, ``guidance`` ``(B,)`` = 1000·w; CogVideoX: ``image_rotary_emb``,
         ignored: the net computes the same tables) -> the prediction in the same layout."""
-        theirs = {k for k, _ in self.convention.keywords}
+        theirs = {k for k, _ in self.convention.keywords} | set(self.convention.grid) | set(self.convention.matched)
         extras = {k: v for k, v in keywords.items() if k not in theirs and k not in self.convention.computed}
         _refuse_extras(f"{type(self).__name__}.forward", {**extras, "attention_kwargs": attention_kwargs or None})
         known = {k: v for k, v in keywords.items() if k in theirs}
@@ -255,14 +304,16 @@ class ZooModel(nn.Module):
     """A diffusers video net (a class of ``CONVENTIONS``) in our convention: ``forward(x (B, C, T, H, W), t, **cond)
     -> (B, C_out, T, H, W)`` with ``cond`` among ``supported_cond``; ``in_channels`` / ``out_channels`` from its
     config. ``time_scale``: diffusers' timestep = ``time_scale · t`` (1 for the U-Net recipes, whose t are diffusers'
-    timesteps; the Wan recipes' net time_scale, 1000, for t ∈ [0, 1])."""
+    timesteps; the Wan recipes' net time_scale, 1000, for t ∈ [0, 1]). ``flow_time``: our t is flow time σ and we
+    predict ε − x0 where the net takes ``time_scale·(1 − σ)`` and predicts x0 − ε (Mochi's reversed time)."""
 
-    def __init__(self, net: nn.Module, *, time_scale: float = 1.0) -> None:
+    def __init__(self, net: nn.Module, *, time_scale: float = 1.0, flow_time: bool = False) -> None:
         super().__init__()
         # a class whose pipeline computes inputs for it (CogVideoX's rotary tables) cannot be called alone
-        self.convention = _convention(type(net).__name__, {k: c for k, c in CONVENTIONS.items() if not c.computed})
+        self.convention = _convention(type(net).__name__, {k: c for k, c in CONVENTIONS.items()
+                                                           if not (c.computed or c.grid or c.matched)})
         self.layout = self.convention.layout
-        self.net, self.time_scale = net, float(time_scale)
+        self.net, self.time_scale, self.flow_time = net, float(time_scale), bool(flow_time)
         self.in_channels, self.out_channels = net.config.in_channels, net.config.out_channels
         self.supported_cond = tuple(ours for _, ours in self.convention.keywords)
 
@@ -281,11 +332,13 @@ class ZooModel(nn.Module):
             keywords["encoder_hidden_states"] = None
         t = _timesteps(t, x.shape[0], x.device, self.convention.per_token_time)
         sample = einops.rearrange(x, f"{OURS} -> {self.layout}")
+        t = 1 - t if self.flow_time else t
         if self.time_scale != 1:
             t = t * self.time_scale
             keywords.update({theirs: keywords[theirs] * self.time_scale for theirs, ours in self.convention.keywords
                              if ours in self.convention.time_like and theirs in keywords})
         out = self.net(sample, t, return_dict=False, **keywords)[0]
+        out = -out if self.flow_time else out
         return einops.rearrange(out, f"{self.layout} -> {OURS}")
 
 

@@ -31,6 +31,17 @@ and ``guidance_default`` replace the converter's), ``vae/`` (``AutoencoderKLHuny
 the LLaMA ``text_encoder/`` (``LlamaModel``) + ``tokenizer/`` into ``conditioning/llama_text`` and CLIP-L's
 ``text_encoder_2/`` (``CLIPTextModel``) + ``tokenizer_2/`` into ``conditioning/clip_pooled``.
 
+Mochi (``mochi``): ``transformer/`` (``MochiTransformer3DModel``; the preset's ``flow_time`` and ``time_scale`` replace
+the converter's diffusers convention), ``vae/`` (``AutoencoderKLMochi``; its ``latents_mean`` / ``latents_std`` (the
+std divided by ``scaling_factor``) are the ``latent_normalization``), T5 ``text_encoder/`` + ``tokenizer/`` into
+``conditioning/text`` (``mask="encode"``); a ``model_index.json`` with ``force_zeros_for_empty_prompt=true`` is refused
+(our unconditional branch is the empty prompt's encoding, MochiPipeline's default).
+
+LTX-Video (``ltx_video``): ``transformer/`` (``LTXVideoTransformer3DModel``; the preset's ``time_scale`` and
+``frame_rate``, the pipeline's frame rate, replace the converter's), ``vae/`` (``AutoencoderKLLTXVideo``; its
+``latents_mean`` / ``latents_std`` *buffers*, the std divided by ``scaling_factor``, are the ``latent_normalization``),
+T5 ``text_encoder/`` + ``tokenizer/`` into ``conditioning/text`` (``mask="output"``).
+
 Sizes come from the folder's configs; the preset gives the sampling defaults and the sample shape, so the net's
 interface (input / output channels, ``context_dim``, ``added_cond_dim``, control maps) must be the preset's, else a
 ValueError naming both. Recipes that inflate Stable Diffusion (Tune-A-Video, Text2Video-Zero, ControlVideo) load an
@@ -68,16 +79,29 @@ NETS: dict[str, tuple[dict[str, str], bool]] = {
     "wan2_2_t2v_a14b": ({**_WAN, "transformer_2": "WanTransformer3DModel"}, False),  # high-, then low-noise expert
     "cogvideox_2b": (_COGVIDEOX, False), "cogvideox_5b": (_COGVIDEOX, False),
     "hunyuan_video": ({"transformer": "HunyuanVideoTransformer3DModel"}, False),
+    "mochi": ({"transformer": "MochiTransformer3DModel"}, False),
+    "ltx_video": ({"transformer": "LTXVideoTransformer3DModel"}, False),
 }
 # the recipe's autoencoder net -> the diffusers VAE classes it converts from (net/video_autoencoder: by its
 # ``temporal_decoder`` keyword)
 _AUTOENCODERS = {"net/wan_vae": ("AutoencoderKLWan",), "net/cogvideox_vae": ("AutoencoderKLCogVideoX",),
-                 "net/hunyuan_video_vae": ("AutoencoderKLHunyuanVideo",)}
+                 "net/hunyuan_video_vae": ("AutoencoderKLHunyuanVideo",),
+                 "net/mochi_vae": ("AutoencoderKLMochi",)}
 # VAEs whose config's ``scaling_factor`` is the latent normalisation (CogVideoX 2B 1.15258426, 5B 0.7; HunyuanVideo
 # 0.476986)
 _SCALED = ("AutoencoderKLCogVideoX", "AutoencoderKLHunyuanVideo")
 # preset keywords that are conventions of the recipe, not of the weights: the preset's value replaces the folder's
 _CONVENTIONS = ("time_scale", "guidance_default")  # HunyuanVideo: t and w × 1000; its embedded guidance 6
+_CONVENTIONS += ("flow_time",)  # Mochi: the preset's net takes flow time σ (the folder's, 1000·(1 − σ))
+# VAEs whose config's per-channel ``latents_mean`` / ``latents_std`` are the latent normalisation (Mochi's pipeline:
+# z·std / scaling_factor + mean before decoding, so std / scaling_factor is the std)
+_PER_CHANNEL = ("AutoencoderKLMochi",)
+# LTX-Video: the autoencoder, the preset's frame_rate (LTXPipeline's ``frame_rate`` call argument, not in the folder)
+# and the latent normalisation from the VAE's ``latents_mean`` / ``latents_std`` buffers (in the weights, not the
+# config; the pipeline decodes z·std / scaling_factor + mean)
+_AUTOENCODERS["net/ltx_video_vae"] = ("AutoencoderKLLTXVideo",)
+_CONVENTIONS += ("frame_rate",)
+_BUFFERED = ("AutoencoderKLLTXVideo",)
 # the unit slots an inflating recipe puts into SD's net (no sizes: those come from the folder)
 _SLOTS = ("res_block", "res_block_kwargs", "spatial_block", "spatial_block_kwargs", "temporal_block",
           "temporal_block_kwargs", "stem_block", "stem_block_kwargs")
@@ -133,6 +157,8 @@ def load_pretrained_folder(name: str, directory: str | Path, preset: str | None 
         raise ValueError(f"weights folder {folder} has no {', '.join(f'{m}/' for m in missing)}: {name} needs "
                          f"{wanted}; the folder has {', '.join(present)}")
     index = _model_index(folder)
+    if name == "mochi":
+        _check_mochi_empty_prompt(folder, index)
     recipe = zoo.get_recipe(name)
     cfg = recipe.preset(preset).config if preset is not None else None
     model = _net(name, folder, recipe.net, cfg, index)
@@ -144,6 +170,10 @@ def load_pretrained_folder(name: str, directory: str | Path, preset: str | None 
         if "AutoencoderKLWan" in needed["vae"]:  # Wan's per-channel latent statistics live in the VAE's config
             parts["latent_normalization"] = dict(latents_mean=tuple(vae_cfg["latents_mean"]),
                                                  latents_std=tuple(vae_cfg["latents_std"]))
+        elif set(_BUFFERED) & set(needed["vae"]):
+            parts["latent_normalization"] = _buffered_statistics(parts["autoencoder"], vae_cfg)
+        elif set(_PER_CHANNEL) & set(needed["vae"]):
+            parts["latent_normalization"] = _per_channel_statistics(folder, vae_cfg)
         elif "scaling_factor" in vae_cfg and set(_SCALED) & set(needed["vae"]):
             parts["latent_normalization"] = dict(scaling_factor=float(vae_cfg["scaling_factor"]))
     for sub in ("text_encoder", "text_encoder_2", "image_encoder"):
@@ -285,6 +315,37 @@ def _check_latents(folder: Path, name: str, preset: str | None, vae: nn.Module, 
     if preset is not None and vae.latent_channels != recipe.preset(preset).channels:
         raise ValueError(f"weights folder {folder}/vae: {name}/{preset} samples {recipe.preset(preset).channels} "
                          f"latent channels, the folder's VAE has {vae.latent_channels}")
+
+
+def _scaled_statistics(mean, std, vae_cfg: dict) -> dict:
+    """Per-channel latent normalisation as the LTX and Mochi pipelines decode, ``z·std / scaling_factor + mean``
+    (diffusers pipeline_ltx.py ``_denormalize_latents``, pipeline_mochi.py): ``latents_mean``, ``latents_std /
+    scaling_factor``; without statistics, the scaling factor alone."""
+    scale = float(vae_cfg.get("scaling_factor") or 1.0)
+    if mean is None or std is None:
+        return dict(scaling_factor=scale)
+    return dict(latents_mean=tuple(float(m) for m in mean), latents_std=tuple(float(s) / scale for s in std))
+
+
+def _buffered_statistics(vae: nn.Module, vae_cfg: dict) -> dict:
+    """LTX-Video: the statistics are the converted VAE's ``latents_mean`` / ``latents_std`` buffers."""
+    stats = vae.latent_statistics()
+    return _scaled_statistics(stats["latents_mean"], stats["latents_std"], vae_cfg)
+
+
+def _per_channel_statistics(folder: Path, vae_cfg: dict) -> dict:
+    """Mochi: the statistics are in its VAE config."""
+    return _scaled_statistics(vae_cfg.get("latents_mean"), vae_cfg.get("latents_std"), vae_cfg)
+
+
+def _check_mochi_empty_prompt(folder: Path, index: dict) -> None:
+    """MochiPipeline's ``force_zeros_for_empty_prompt`` (model_index.json) zeros the empty prompt's ids and mask;
+    conditioning/text encodes "" as the tokenizer does (the default, False), so a folder asking for zeros is refused
+    rather than guided differently from diffusers."""
+    if index.get("force_zeros_for_empty_prompt"):
+        raise ValueError(f"weights folder {folder}: model_index.json has force_zeros_for_empty_prompt=true; mochi's "
+                         "unconditional branch is the empty prompt's T5 encoding with its mask (MochiPipeline's "
+                         "default false); set it to false to load these weights")
 
 
 def _check_clip_preprocessing(folder: Path, image_encoder: nn.Module) -> None:

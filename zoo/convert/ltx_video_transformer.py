@@ -5,7 +5,8 @@ Conventions bridged:
 * diffusers takes the latent tokens already flattened, ``hidden_states`` ``(B, T·H·W, C)`` with ``num_frames``,
   ``height``, ``width`` beside them; ours the video ``(B, C, T, H, W)`` (the same ``(t h w)`` order);
 * ``rope_interpolation_scale`` ``(vae_t / frame_rate, vae_s, vae_s)`` is the net's ``frame_rate`` (and
-  ``vae_factors``) keyword; ``encoder_attention_mask`` must be all ones (no text mask in ours yet);
+  ``vae_factors``) keyword; ``encoder_attention_mask`` ``(B, L)`` (1 = a real token) is the ``context_mask``
+  keyword (diffusers biases the padded logits by −10000, ours drops them: equal in fp32);
 * ``timestep`` is the net's ``t`` at ``time_scale=1`` (diffusers' 1000·σ);
 * names: ``proj_in`` (a Linear) -> ``patch.proj`` (a 1×1×1 Conv3d: the shared shape rule adds the unit axes);
   ``time_embed.emb.timestep_embedder`` -> ``embed.timestep.mlp``, ``time_embed.linear`` -> ``shared_modulation.1``,

@@ -19,14 +19,15 @@ fresh diffusers VAE holds); a converted VAE carries its own (``LTXVideoVAE.laten
 **Sampling grid.** LTXPipeline shifts its sigmas with the resolution-dependent μ of ``calculate_shift`` (the
 scheduler's base_shift 0.95 at 1,024 tokens, max_shift 2.05 at 4,096, linear in the latent token count). Our plan is
 resolved once, so the recipe declares the μ the pipeline computes for the published size: 7,392 tokens -> μ =
-3.2302083 (a time shift e^μ = 25.28), fixed; a preset at another size should set its own (``shift_mu``). Two
-differences from diffusers' grid remain: LTXPipeline passes ``linspace(1, 1/N, N)`` before shifting (ours spaces to
-1/1000, as ``FlowMatchEulerDiscreteScheduler`` without given sigmas), and its scheduler stretches the shifted grid so
-its last level is ``shift_terminal`` = 0.1 (not expressed here). Training: uniform flow times, no shift [ours: no
-training code is published].
+3.2302083 (a time shift e^μ = 25.28), fixed; a preset at another size should set its own (``shift_mu``). The
+times before the shift are LTXPipeline's ``linspace(1, 1/N, N)`` (``spacing="trailing"``) and the shifted grid is
+stretched so that its last level is the scheduler's ``shift_terminal`` 0.1: the grid equals the pipeline's
+(tests/recipes/test_ltx_video_recipe.py). Training: uniform flow times, no shift [ours: no training code is
+published].
 
-Conditioning: ``context`` (T5 tokens). Not yet: the text padding mask (``context_mask``), which
-``net/ltx_video_transformer`` does not take (its docstring): give unpadded or all-real text tokens.
+Conditioning: ``context`` (T5-XXL tokens, 128) and their padding mask ``context_mask`` (1 = a real token):
+``conditioning/text`` with ``mask="output"``, the encoder itself unmasked and the mask handed to the transformer's
+cross-attentions [V-code: pipeline_ltx.py ``_get_t5_prompt_embeds``, ``encoder_attention_mask``].
 
 Provenance: [V-code] diffusers pipeline_ltx.py ``LTXPipeline.__call__`` defaults (height 512, width 704, 161 frames,
 frame_rate 25, 50 steps, guidance_scale 3, decode_timestep 0.0, max_sequence_length 128, ``calculate_shift``),
@@ -67,6 +68,8 @@ TINY_VAE = dict(latent_channels=8, block_channels=(8, 8, 8, 8), layers_per_block
 # = zoo/testing/tiny_ltx_video.py's diffusers transformer: 2 heads × 16, 2 blocks, text width 16, 8 latent channels
 TINY_NET = dict(in_channels=8, hidden_dim=32, depth=2, num_heads=2, context_dim=16)
 _NET = dict(time_scale=1000.0, frame_rate=FRAME_RATE)  # flow time t ∈ [0, 1] as LTX's timestep 1000·t
+# T5-XXL, 128 tokens, run unmasked; its attention mask is the net's context_mask
+_TEXT = ("conditioning/text", {"kind": "t5", "max_length": 128, "mask": "output"})
 
 LTX_VIDEO_VAE = Autoencoder(
     net="net/ltx_video_vae", config=LTX_VIDEO_VAE_091, latents_mean=(0.0,) * 128, latents_std=(1.0,) * 128,
@@ -75,9 +78,9 @@ LTX_VIDEO_VAE = Autoencoder(
                      latents_std=tuple(1 + c / 8 for c in range(8))))
 
 SAMPLING = Sampling(
-    schedule="schedule/rectified_flow", schedule_kwargs={"mu": MU}, parameterization="parameterization/flow",
-    sampler="sampler/euler", steps=50, guidance="guidance/cfg", guidance_kwargs={"scale": GUIDANCE, "form": "scale"},
-    train_timesteps="timesteps/uniform")
+    schedule="schedule/rectified_flow", schedule_kwargs={"mu": MU, "shift_terminal": 0.1},
+    parameterization="parameterization/flow", sampler="sampler/euler", steps=50, spacing="trailing",
+    guidance="guidance/cfg", guidance_kwargs={"scale": GUIDANCE, "form": "scale"}, train_timesteps="timesteps/uniform")
 
 register_recipe(Recipe(
     name="ltx_video",
@@ -97,7 +100,7 @@ register_recipe(Recipe(
     sampling=SAMPLING,
     summary="text-to-video flow DiT, 2B, one token per latent voxel of a 1:192 causal video VAE whose "
             "timestep-conditioned decoder does the last denoising step",
-    conditioning=("context",),
-    encoders={"context": ("conditioning/text", {"kind": "t5", "max_length": 128})},
+    conditioning=("context", "context_mask"),
+    encoders={"context": _TEXT, "context_mask": _TEXT},
     autoencoder=LTX_VIDEO_VAE,
 ))

@@ -20,8 +20,13 @@ inverted sigmas); [C] parameter counts of diffusers 0.42.1 from those configs on
 §23); [S] 163 frames at 30 fps (5.4 s) from the model card as quoted by third-party summaries (diffusers' pipeline
 default is 19 frames).
 
-Not yet here: the T5-XXL text encoder *with its attention mask* (``conditioning/text`` returns no ``context_mask``, and
-Mochi's pool and attention read it): the recipe samples with given or random ``context`` / ``context_mask``.
+Text: ``conditioning/text`` with T5 (T5-XXL, 4096 wide; the tiny preset's at the net's ``context_dim``), 256 tokens,
+``mask="encode"``: the encoder runs under the tokenizer's attention mask and the mask is the net's ``context_mask``
+[V-code: pipeline_mochi.py ``_get_t5_prompt_embeds``]. Guidance's unconditional branch is the empty prompt's encoding
+with its mask (one ``</s>`` token), as MochiPipeline's default ``force_zeros_for_empty_prompt=False``; a folder that
+asks for zeroed ids *and* mask instead is refused (zoo/convert/folder.py). Real weights: ``python -m zoo sample mochi
+--weights DIR`` for a diffusers ``MochiPipeline`` folder (the VAE's ``latents_mean`` / ``latents_std`` are the latent
+normalisation; the tiny preset's folder is zoo/testing/tiny_mochi.py's pipeline).
 """
 
 from __future__ import annotations
@@ -45,14 +50,20 @@ LATENTS_STD = (0.9263795028493863, 0.9248894543193766, 0.9393059390890617, 0.959
                0.9185249279345552, 0.9274757570805041)
 # the tiny presets are zoo/testing/tiny_mochi.py's diffusers models: 2 heads × 8, 2 blocks, text stream 8, T5 width
 # 16; a VAE of width 32 (diffusers fixes 32 GroupNorm groups and 32-wide attention heads) with Mochi's real
-# compression (6×8×8), 4 latent channels, identity statistics
-TINY_NET = dict(in_channels=4, hidden_dim=16, num_heads=2, depth=2, caption_dim=8, context_dim=16)
-TINY_VAE = dict(latent_channels=4, encoder_channels=(32, 32, 32, 32), decoder_channels=(32, 32, 32, 32),
+# compression (6×8×8) and 12 latent channels (MochiPipeline decodes with 12-channel statistics), statistics off
+# identity so the per-channel normalisation is exercised
+TINY_NET = dict(in_channels=12, hidden_dim=16, num_heads=2, depth=2, caption_dim=8, context_dim=16)
+TINY_VAE = dict(latent_channels=12, encoder_channels=(32, 32, 32, 32), decoder_channels=(32, 32, 32, 32),
                 layers_per_block=(1, 1, 1, 1, 1), temporal_expansions=(1, 2, 3), spatial_expansions=(2, 2, 2))
+TINY_LATENTS_MEAN = tuple(round(-0.3 + 0.05 * c, 2) for c in range(12))
+TINY_LATENTS_STD = tuple(round(0.7 + 0.05 * c, 2) for c in range(12))
 GUIDANCE = 4.5
+MAX_TEXT_TOKENS = 256  # MochiPipeline's max_sequence_length
 THRESHOLD_NOISE = 0.025
 # flow time σ ∈ [0, 1] in, velocity ε − x0 out; Mochi's own timestep is 1000·(1 − σ)
 _NET = dict(flow_time=True, time_scale=1000.0)
+# T5-XXL under its attention mask; context_dim follows the net (4096; the tiny preset's 16)
+_TEXT = ("conditioning/text", {"kind": "t5", "max_length": MAX_TEXT_TOKENS, "mask": "encode"})
 
 SAMPLING = Sampling(
     schedule="schedule/linear_quadratic", schedule_kwargs={"threshold_noise": THRESHOLD_NOISE},
@@ -68,7 +79,7 @@ register_recipe(Recipe(
                         Published(10_027_677_744, "[C]", "diffusers 0.42.1 MochiTransformer3DModel() on meta, the "
                                                          "official config (docs/papers.md §23)"),
                         "163 frames of 480×848 (28 × 60×106 latents); 44,520 video + 256 text tokens"),
-        "tiny": Preset(dict(TINY_NET, **_NET), 4, 2, 4, 4,
+        "tiny": Preset(dict(TINY_NET, **_NET), 12, 2, 4, 4,
                        Published(None, "[ours]", "CPU test size (= zoo/testing/tiny_mochi.py's diffusers models)"),
                        "CPU test size", sampling=dict(steps=2)),
     },
@@ -76,8 +87,9 @@ register_recipe(Recipe(
     summary="text-to-video flow AsymmDiT, 10B: a wide video and a narrow text stream in one softmax, learned mixed "
             "3-D RoPE, attention-pooled T5 conditioning, over Mochi's causal 6×8×8 VAE",
     conditioning=("context", "context_mask"),
+    encoders={"context": _TEXT, "context_mask": _TEXT},
     autoencoder=Autoencoder(net="net/mochi_vae", config=MOCHI_VAE, latents_mean=LATENTS_MEAN,
                             latents_std=LATENTS_STD,
-                            tiny=Autoencoder(net="net/mochi_vae", config=TINY_VAE, latents_mean=(0.0,) * 4,
-                                             latents_std=(1.0,) * 4)),
+                            tiny=Autoencoder(net="net/mochi_vae", config=TINY_VAE, latents_mean=TINY_LATENTS_MEAN,
+                                             latents_std=TINY_LATENTS_STD)),
 ))

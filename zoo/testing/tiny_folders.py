@@ -5,7 +5,8 @@
 Sizes follow the tiny presets' interfaces (``context_dim``, latent channels, control maps) and the converters'
 constraints: SVD's temporal-decoder VAE has ``layers_per_block=2`` (``vae_temporal.py``), SVD's CLIP image tower
 takes 16×16 inputs like ``conditioning/svd_image``'s tiny one. Everything else is ``tiny_pipelines``' components; the
-Wan recipes' folders are ``tiny_wan``'s pipelines (their tiny presets are declared from those sizes).
+Wan recipes' folders are ``tiny_wan``'s pipelines (their tiny presets are declared from those sizes), LTX-Video's
+``tiny_ltx_video``'s ``LTXPipeline``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from .tiny_ltx_video import tiny_ltx_video_pipeline
 from .tiny_pipelines import _VAE, T2V_SCHEDULER, _perturb, tiny_svd_pipeline, tiny_t2v_pipeline, write_tiny_clip_vocab
 from .tiny_wan import tiny_wan_pipeline
 
@@ -73,7 +75,7 @@ def _svd_folder_pipeline(seed: int):
 
 def tiny_weights_folder(name: str, directory, seed: int = 0) -> Path:
     """Write a random diffusers-format folder for recipe ``name`` (``svd``, ``svd_xt``, ``modelscope_t2v``,
-    ``stable_diffusion``, ``tune_a_video``, ``text2video_zero``, ``controlvideo``, the Wan recipes of
+    ``stable_diffusion``, ``tune_a_video``, ``text2video_zero``, ``controlvideo``, ``ltx_video``, the Wan recipes of
     ``WAN_VARIANTS``) into ``directory``; returns it."""
     directory = Path(directory)
     vocab = Path(tempfile.mkdtemp())  # the tokenizer's own files are saved into tokenizer/
@@ -83,6 +85,7 @@ def tiny_weights_folder(name: str, directory, seed: int = 0) -> Path:
     builders.update({n: (lambda: tiny_sd_pipeline(vocab, seed)) for n in ("stable_diffusion", "tune_a_video",
                                                                         "text2video_zero")})
     builders.update({n: (lambda v=v: tiny_wan_pipeline(v, seed)) for n, v in WAN_VARIANTS.items()})
+    builders["ltx_video"] = lambda: tiny_ltx_video_pipeline(seed)
     if name not in builders:
         raise ValueError(f"name must be one of {sorted(builders)}, got {name!r}")
     try:
