@@ -25,6 +25,9 @@ last block's text stream has no output (``context_pre_only``: no ``to_add_out``,
 only, ``context_out`` is None) [V-code: diffusers attention_processor.py ``MochiAttention``, ``MochiAttnProcessor2_0``].
 Per-head rotary tables ``(1, num_heads, N, head_dim)`` (Mochi's learned per-head frequencies) are taken as well.
 
+Under context parallel (``set_context_parallel``) the video tokens are this rank's shard and the text stream is whole
+on every rank: ``context_parallel.sharded_joint_attention`` (Ulysses / Ring; docs/context_parallel.md).
+
 Parameter names are diffusers' (``to_q``, ``norm_q``, ``add_q_proj``, ``norm_added_q``, ``to_add_out``), so weights
 convert by renaming only.
 """
@@ -36,6 +39,7 @@ from torch import Tensor, nn
 
 from ..registry import BadInput, register
 from .base import MultiHeadAttention, qk_norm_module
+from .context_parallel import active_shard
 
 
 def _inputs(cfg: dict, frames: int = 2, batch: int = 2, generator: torch.Generator | None = None):
@@ -159,6 +163,12 @@ class JointAttention(MultiHeadAttention):
         q, (k, v) = self.project_q(x), self.project_kv(x)
         q, k = self.apply_rope(q, rope), self.apply_rope(k, rope)
         qc, kc, vc = self._context_heads(context)
+        shard = active_shard() if self.sequence_sharded else None
+        if shard is not None:  # context parallel: x is this rank's shard of the video, the text is whole
+            out_x, out_c = shard.attend_joint(q, k, v, qc, kc, vc, context_mask=context_mask,
+                                              context_first=self.context_first, backend=self.backend,
+                                              dropout_p=self.dropout if self.training else 0.0)
+            return self._project(self.merge_heads(out_x), None if out_c is None else self.merge_heads(out_c))
         first, second = ((qc, kc, vc), (q, k, v)) if self.context_first else ((q, k, v), (qc, kc, vc))
         if qc is None:  # context_pre_only: the video tokens query [x ; context]
             k, v = (torch.cat(pair, dim=2) for pair in zip(first[1:], second[1:], strict=True))  # b h (n + m) d
@@ -169,11 +179,20 @@ class JointAttention(MultiHeadAttention):
             video = torch.ones(x.shape[0], n, dtype=torch.bool, device=x.device)
             keys = (context_mask.bool(), video) if self.context_first else (video, context_mask.bool())
             mask = torch.cat(keys, dim=1)[:, None, None, :]  # (B, 1, 1, N + M): padding hidden from every query
-        out = self.core(q, k, v, mask=mask)
-        out = out.transpose(1, 2).reshape(out.shape[0], out.shape[2], -1)  # b h n d -> b n (h d)
+        out = self.merge_heads(self.core(q, k, v, mask=mask))
         if qc is None:
-            return self.out_dropout(self.to_out(out)), None
+            return self._project(out, None)
         out_c, out_x = (out[:, :-n], out[:, -n:]) if self.context_first else (out[:, n:], out[:, :n])
+        return self._project(out_x, out_c)
+
+    @staticmethod
+    def merge_heads(out: Tensor) -> Tensor:
+        return out.transpose(1, 2).reshape(out.shape[0], out.shape[2], -1)  # b h n d -> b n (h d)
+
+    def _project(self, out_x: Tensor, out_c: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Merged heads ``(B, N, dim)``, ``(B, M, dim)`` -> each stream's output projection (and dropout)."""
+        if out_c is None:
+            return self.out_dropout(self.to_out(out_x)), None
         to_c = self.to_add_out if self.separate_context else self.to_out
         return self.out_dropout(self.to_out(out_x)), self.out_dropout(to_c(out_c))
 

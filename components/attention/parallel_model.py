@@ -6,8 +6,9 @@ Two things change, both without touching a variant:
   ``context_parallel``: ``SpaceTimeDiT`` and the nets over it, Wan, Open-Sora, Latte, sora_dit) gets ``cp``; its forward
   cuts the tokens after the patch embed and gathers them before unpatchify (``context_parallel.sequence_shard``). Its
   full spacetime self-attentions are marked ``sequence_sharded`` so ``MultiHeadAttention.core`` runs them as Ulysses /
-  Ring attention; cross-attentions need nothing (their queries are local, their keys the whole text). Any other
-  attention (spatial, temporal, the sparse variants whose masks span the sequence, joint attention) is refused.
+  Ring attention; cross-attentions need nothing (their queries are local, their keys the whole text); joint (MM-DiT)
+  attentions run ``sharded_joint_attention`` (video sharded, text whole on every rank). Any other attention
+  (spatial, temporal, the sparse variants whose masks span the sequence) is refused.
 * **CFG-parallel** (``cp.cfg == 2``): a forward pre-hook gives each rank of the ``cfg`` axis its half of the batch
   (guidance's doubled batch: conditional on one rank, unconditional on the other) and a forward hook all-gathers the
   halves, so the model still maps the whole batch to the whole output. A batch that does not split runs whole.
@@ -23,6 +24,7 @@ from torch import Tensor, nn
 
 from .base import MultiHeadAttention
 from .cross import CrossAttention
+from .joint import JointAttention
 from .parallel_mesh import ContextParallel
 from .spacetime import SpacetimeAttention
 
@@ -41,14 +43,17 @@ def _check_shardable(model: nn.Module, cp: ContextParallel) -> list[MultiHeadAtt
     nets = _sharding_nets(model)
     if not nets:
         raise ValueError(f"{where}: {type(model).__name__} does not shard its token sequence (a sequence-parallel net "
-                         f"is a SpaceTimeDiT: Wan, Open-Sora, Latte, sora_dit); got ulysses={cp.ulysses}, "
+                         f"is a SpaceTimeDiT (Wan, Open-Sora, Latte, sora_dit) or an MM-DiT of HunyuanVideo or "
+                         f"CogVideoX; Mochi runs its own block loop, not sharded yet); got ulysses={cp.ulysses}, "
                          f"ring={cp.ring}")
     marked = []
     for net in nets:
+        exempt = tuple(getattr(net, name) for name in getattr(net, "context_parallel_exempt", ()))
+        skip = {id(m) for sub in exempt for m in sub.modules()}  # text-only parts: whole on every rank
         for module in net.modules():
-            if not isinstance(module, MultiHeadAttention) or isinstance(module, CrossAttention):
+            if not isinstance(module, MultiHeadAttention) or isinstance(module, CrossAttention) or id(module) in skip:
                 continue
-            if type(module) is not SpacetimeAttention:
+            if type(module) is not SpacetimeAttention and not isinstance(module, JointAttention):
                 raise ValueError(f"{where}: only full spacetime self-attention can be sharded; "
                                  f"{type(net).__name__} holds {type(module).__name__} (a per-frame, per-pixel or "
                                  f"sparse attention sees another token order or a mask over the whole sequence)")

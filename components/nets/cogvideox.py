@@ -32,12 +32,13 @@ from torch import Tensor, nn
 
 from .. import registry
 from ..attention.configure import configure_attention
+from ..attention.context_parallel import sequence_shard
 from ..embed import SinCosPosEmbed3d
 from ..embed.rope import RoPE3d
 from ..embed.sincos import grid_positions, sincos_table
 from ..registry import BadInput, register
 from .conditioning import ConditioningEmbedding, check_cond_keywords, maybe_checkpoint, timesteps_for
-from .dit_parts import FinalAdaLN, bad_net_inputs, dit_inputs, same_channels_output_shape
+from .dit_parts import FinalAdaLN, bad_net_inputs, dit_inputs, same_channels_output_shape, shard_video
 
 
 POS_EMBEDS = ("sincos_3d", "rope_3d")
@@ -118,6 +119,10 @@ class CogVideoXTransformer(nn.Module):
         gradient_checkpointing, attention_backend: as ``net/space_time_dit``.
     """
 
+    # the context-parallel mesh its video tokens are sharded over (``set_context_parallel``; None: one device); the
+    # text stream stays whole on every rank
+    context_parallel = None
+
     def __init__(self, in_channels: int = 16, out_channels: int | None = None, *,
                  patch_size: int | Sequence[int] = (1, 2, 2), hidden_dim: int = 1920, depth: int = 30,
                  num_heads: int = 30, cond_dim: int = 512, frequency_dim: int | None = None, context_dim: int = 4096,
@@ -194,10 +199,13 @@ class CogVideoXTransformer(nn.Module):
             tokens = tokens + positions.to(tokens.dtype)
         c = self.embed(timesteps_for(t, x, where)).to(tokens.dtype)  # (B, cond_dim)
         ctx = self.context_proj(context.to(tokens.dtype))
-        for block in self.blocks:
-            tokens, ctx = maybe_checkpoint(self.gradient_checkpointing and self.training, _run_block, block, tokens,
-                                           c, ctx, rope)
-        out = self.final(self.norm_final(tokens), c)
+        with sequence_shard(self.context_parallel, tokens.shape[1]) as shard:  # video sharded, text whole
+            tokens, rope = shard_video(shard, tokens, rope)
+            for block in self.blocks:
+                tokens, ctx = maybe_checkpoint(self.gradient_checkpointing and self.training, _run_block, block,
+                                               tokens, c, ctx, rope)
+            out = self.final(self.norm_final(tokens), c)
+            out = out if shard is None else shard.gather(out)
         return self.patch.unpatchify(out, grid, self.out_channels)
 
 

@@ -53,6 +53,7 @@ from .dit_parts import (
     dit_inputs,
     dit_output_shape,
     position_table,
+    shard_video,
 )
 
 
@@ -349,10 +350,10 @@ class SpaceTimeDiT(nn.Module):
 def _shard_tokens(shard, tokens: Tensor, rope, t: Tensor, c: Tensor, c_blocks: Tensor):
     """This rank's slice of everything indexed by token: tokens ``(B, N, D)``, rope tables ``(N, head_dim)``, and
     ``t`` ``(B, N)`` / ``c`` ``(B, N, D')`` when per token."""
-    rope = None if rope is None else tuple(shard.split(table, dim=0) for table in rope)
+    tokens, rope = shard_video(shard, tokens, rope)
     t = shard.split(t) if t.ndim == 2 else t
     c, c_blocks = (shard.split(x) if x.ndim == 3 else x for x in (c, c_blocks))
-    return shard.split(tokens), rope, t, c, c_blocks
+    return tokens, rope, t, c, c_blocks
 
 
 def _run_block(block: nn.Module, tokens: Tensor, c: Tensor, grid, context: Tensor | None = None, rope=None,

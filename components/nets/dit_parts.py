@@ -164,3 +164,11 @@ def bad_net_inputs(inputs, x_shape: tuple[int, ...] | None = None, t=None, **con
         return (x, t0 if t is None else t), {**good, **cond}
 
     return make
+
+
+def shard_video(shard, tokens: Tensor, rope):
+    """Under context parallel (``shard`` a ``SequenceShard``; None: one device): this rank's video tokens ``(B, N, D)``
+    and rotary tables ``(N, head_dim)`` (the text stream stays whole on every rank)."""
+    if shard is None:
+        return tokens, rope
+    return shard.split(tokens), None if rope is None else tuple(shard.split(table, dim=0) for table in rope)

@@ -34,10 +34,11 @@ from torch import Tensor, nn
 
 from .. import registry
 from ..attention.configure import configure_attention
+from ..attention.context_parallel import sequence_shard
 from ..embed.rope import RoPE3d
 from ..registry import BadInput, register
 from .conditioning import ConditioningEmbedding, check_cond_keywords, maybe_checkpoint, timesteps_for
-from .dit_parts import FinalAdaLN, bad_net_inputs, dit_inputs, same_channels_output_shape
+from .dit_parts import FinalAdaLN, bad_net_inputs, dit_inputs, same_channels_output_shape, shard_video
 
 
 # Published size, as this class's keywords. [V-code: diffusers scripts/convert_hunyuan_video_to_diffusers.py builds
@@ -92,6 +93,12 @@ class HunyuanVideoTransformer(nn.Module):
         time_scale: ``t`` and ``guidance`` are multiplied by it first (1: diffusers' timesteps).
         gradient_checkpointing, attention_backend: as ``net/space_time_dit``.
     """
+
+    # the context-parallel mesh its video tokens are sharded over (``set_context_parallel``; None: one device); the
+    # text stream stays whole on every rank
+    context_parallel = None
+    # submodules that see only the text (the token refiner's self-attention): never sharded
+    context_parallel_exempt = ("refiner",)
 
     def __init__(self, in_channels: int = 16, out_channels: int | None = None, *,
                  patch_size: int | Sequence[int] = (1, 2, 2), hidden_dim: int = 3072, num_heads: int = 24,
@@ -173,10 +180,14 @@ class HunyuanVideoTransformer(nn.Module):
         c = (c if g is None else c + g).to(tokens.dtype)  # (B, D)
         ctx = self.refiner(context.to(tokens.dtype), t, context_mask=mask)
         mask = None if mask is None else mask.bool()
-        for block in (*self.dual_blocks, *self.single_blocks):
-            tokens, ctx = maybe_checkpoint(self.gradient_checkpointing and self.training, _run_block, block, tokens,
-                                           ctx, c, rope, mask)
-        return self.patch.unpatchify(self.final(tokens, c), grid, self.out_channels)
+        with sequence_shard(self.context_parallel, tokens.shape[1]) as shard:  # video sharded, text whole
+            tokens, rope = shard_video(shard, tokens, rope)
+            for block in (*self.dual_blocks, *self.single_blocks):
+                tokens, ctx = maybe_checkpoint(self.gradient_checkpointing and self.training, _run_block, block,
+                                               tokens, ctx, c, rope, mask)
+            out = self.final(tokens, c)
+            out = out if shard is None else shard.gather(out)
+        return self.patch.unpatchify(out, grid, self.out_channels)
 
 
 def _run_block(block: nn.Module, tokens: Tensor, context: Tensor, c: Tensor, rope, mask) -> tuple[Tensor, Tensor]:
