@@ -8,7 +8,9 @@ For every ``cache/*`` configuration in ``CONFIGS`` and every recipe: the same se
 interleaved ``--repeats`` times in one process (median times); ``full`` / ``calls`` from ``pipe.last_run_stats``; PSNR
 and SSIM (zoo/image_quality.py) of the cached model-space sample against the uncached one from the same noise, each
 scaled to [0, 1] by the uncached sample's range. Weights: the preset's random init moved by N(0, 0.05²) per
-parameter (zoo.testing ``_perturb``): untrained, not trained on the real clips (what remains). MagCache is calibrated first on the same call (``calibrate=True``).
+parameter (zoo.testing ``_perturb``): untrained, so the rows measure the mechanism (a trained run:
+``python -m benchmarks.speed_quality --checkpoint RUN``, which reuses ``CONFIGS``). MagCache is calibrated first on
+the same call (``calibrate=True``).
 Writes a markdown table (docs/benchmarks/cpu/step_caches.md is this command's output).
 """
 
@@ -31,7 +33,8 @@ CONFIGS = {
 }
 
 
-def _scaled(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+def scaled(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """``x`` mapped to [0, 1] by the reference's range (``ref.min()`` -> 0, ``ref.max()`` -> 1), clamped."""
     lo, hi = ref.min(), ref.max()
     return ((x - lo) / (hi - lo)).clamp(0, 1)
 
@@ -71,7 +74,7 @@ def measure(recipe: str, preset: str, *, steps: int, repeats: int, device: str, 
             base_times.append(call(None)[1])
             out, seconds, stats = call(spec)
             times.append(seconds)
-        a, b = _scaled(out, reference), _scaled(reference, reference)
+        a, b = scaled(out, reference), scaled(reference, reference)
         rows.append(dict(recipe=f"{recipe}/{preset}", cache=name, spec=str(spec if isinstance(spec, str) else
                                                                           "magcache:calibrated"),
                          full=stats["full"], calls=stats["calls"],
