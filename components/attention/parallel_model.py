@@ -43,9 +43,8 @@ def _check_shardable(model: nn.Module, cp: ContextParallel) -> list[MultiHeadAtt
     nets = _sharding_nets(model)
     if not nets:
         raise ValueError(f"{where}: {type(model).__name__} does not shard its token sequence (a sequence-parallel net "
-                         f"is a SpaceTimeDiT (Wan, Open-Sora, Latte, sora_dit) or an MM-DiT of HunyuanVideo or "
-                         f"CogVideoX; Mochi runs its own block loop, not sharded yet); got ulysses={cp.ulysses}, "
-                         f"ring={cp.ring}")
+                         f"is a SpaceTimeDiT (Wan, LTX-Video, Open-Sora, Latte, sora_dit) or an MM-DiT of "
+                         f"HunyuanVideo, CogVideoX or Mochi); got ulysses={cp.ulysses}, ring={cp.ring}")
     marked = []
     for net in nets:
         exempt = tuple(getattr(net, name) for name in getattr(net, "context_parallel_exempt", ()))

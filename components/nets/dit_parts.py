@@ -168,7 +168,9 @@ def bad_net_inputs(inputs, x_shape: tuple[int, ...] | None = None, t=None, **con
 
 def shard_video(shard, tokens: Tensor, rope):
     """Under context parallel (``shard`` a ``SequenceShard``; None: one device): this rank's video tokens ``(B, N, D)``
-    and rotary tables ``(N, head_dim)`` (the text stream stays whole on every rank)."""
+    and rotary tables, ``(N, head_dim)`` or per head ``(1, heads, N, head_dim)`` (Mochi, LTX-Video): the token axis is
+    the second to last (the text stream stays whole on every rank)."""
     if shard is None:
         return tokens, rope
-    return shard.split(tokens), None if rope is None else tuple(shard.split(table, dim=0) for table in rope)
+    return shard.split(tokens), None if rope is None else tuple(shard.split(table, dim=table.ndim - 2)
+                                                                  for table in rope)

@@ -35,9 +35,10 @@ from torch import Tensor, nn
 
 from .. import registry
 from ..attention.configure import configure_attention
+from ..attention.context_parallel import sequence_shard
 from ..registry import BadInput, register
 from .conditioning import check_cond_keywords, maybe_checkpoint, timesteps_for
-from .dit_parts import FinalAdaLN, bad_net_inputs, dit_inputs, same_channels_output_shape
+from .dit_parts import FinalAdaLN, bad_net_inputs, dit_inputs, same_channels_output_shape, shard_video
 from .mochi_parts import MochiCaptionEmbedding, MochiRoPE
 
 
@@ -86,6 +87,11 @@ class MochiTransformer(nn.Module):
         flow_time: take flow time σ and return ε − x0 (see "Time"); time_scale: the timestep's scale (1: diffusers').
         gradient_checkpointing, attention_backend: as ``net/space_time_dit``.
     """
+
+    # the context-parallel mesh its video tokens are sharded over (``set_context_parallel``; None: one device); the
+    # text stream, and the caption embedding's attention pool over it, stay whole on every rank
+    context_parallel = None
+    context_parallel_exempt = ("embed",)
 
     def __init__(self, in_channels: int = 12, out_channels: int | None = None, *, patch_size: int = 2,
                  hidden_dim: int = 3072, num_heads: int = 24, depth: int = 48, caption_dim: int = 1536,
@@ -145,10 +151,14 @@ class MochiTransformer(nn.Module):
         c, ctx = self.embed(timestep, context.to(tokens.dtype), mask)
         rope = self.rope(grid, x.device)
         mask = None if mask is None else mask.bool()
-        for block in self.blocks:
-            tokens, ctx = maybe_checkpoint(self.gradient_checkpointing and self.training, _run_block, block, tokens,
-                                           ctx, c, rope, mask)
-        out = self.patch.unpatchify(self.final(tokens, c), grid, self.out_channels)
+        with sequence_shard(self.context_parallel, tokens.shape[1]) as shard:  # video sharded, text whole
+            tokens, rope = shard_video(shard, tokens, rope)
+            for block in self.blocks:
+                tokens, ctx = maybe_checkpoint(self.gradient_checkpointing and self.training, _run_block, block,
+                                               tokens, ctx, c, rope, mask)
+            out = self.final(tokens, c)
+            out = out if shard is None else shard.gather(out)
+        out = self.patch.unpatchify(out, grid, self.out_channels)
         return -out if self.flow_time else out
 
 

@@ -122,7 +122,9 @@ def block_checks(cp, tag, results):
         results[f"block_spread/{tag}/{name}"] = _spread(out_c, dist.get_rank())
 
 
-NETS = ("cogvideox_2b", "cogvideox_5b", "hunyuan_video")  # sin-cos and RoPE CogVideoX; HunyuanVideo (refiner whole)
+# sin-cos and RoPE CogVideoX; HunyuanVideo (refiner whole); Mochi (per-head rope tables, caption pool whole); LTX-Video
+# (a SpaceTimeDiT with per-head rope tables)
+NETS = ("cogvideox_2b", "cogvideox_5b", "hunyuan_video", "mochi", "ltx_video")
 
 
 def net_checks(cp, tag, results):

@@ -109,17 +109,16 @@ def test_two_dimensional_mesh_on_four_ranks_equals_one_process(four):
 
 
 @pytest.mark.parametrize("spec", SPECS)
-@pytest.mark.parametrize("name", ["cogvideox_2b", "cogvideox_5b", "hunyuan_video"])
+@pytest.mark.parametrize("name", ["cogvideox_2b", "cogvideox_5b", "hunyuan_video", "mochi", "ltx_video"])
 def test_sharded_mmdit_net_equals_one_process(two, spec, name):
-    """A whole tiny CogVideoX (sin-cos and RoPE) / HunyuanVideo (padded prompt; the token refiner whole on every rank)
-    forward with its video tokens sharded equals one process (relative to the output's scale: 20 blocks' worth of
-    reordered fp32 sums, module docstring)."""
+    """A whole tiny CogVideoX (sin-cos and RoPE) / HunyuanVideo (padded prompt; the token refiner whole on every rank) /
+    Mochi (per-head rope tables; the caption pool whole) / LTX-Video forward with its video tokens sharded equals one
+    process (relative to the output's scale: reordered fp32 sums, module docstring)."""
     assert two[f"net/{spec}/{name}"] <= TOL * max(1.0, two[f"net_scale/{spec}/{name}"])
 
 
-def test_mochi_with_its_own_block_loop_is_refused():
-    """Mochi's forward loops over its blocks itself and nothing shards its video tokens yet: refused in one line
-    rather than run whole on every rank."""
-    model = zoo.create_model("mochi", "tiny")
-    with pytest.raises(ValueError, match="Mochi runs its own block loop, not sharded yet"):
+def test_a_net_that_does_not_shard_its_sequence_is_refused():
+    """A U-Net has no token sequence to shard: refused in one line rather than run whole on every rank."""
+    model = zoo.create_model("modelscope_t2v", "tiny")
+    with pytest.raises(ValueError, match="does not shard its token sequence"):
         set_context_parallel(model, ContextParallel(mesh=None, ulysses=2, ring=1))
