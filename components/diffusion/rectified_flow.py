@@ -169,7 +169,8 @@ class RectifiedFlowSchedule(NoiseSchedule):
             floor = torch.tensor(1.0 / self.num_train_timesteps, dtype=torch.float64)
             t_min = floor if self.mu is not None else flow_shift(floor, self.shift)  # diffusers' sigma_min
             t = self._shifted(torch.linspace(1.0, float(t_min), n, dtype=torch.float64))
-        if self.shift_terminal is not None:  # stretch so that the last time is shift_terminal (1 − t scaled)
+        if self.shift_terminal is not None and t[-1] < 1:  # stretch so that the last time is shift_terminal
+            # (1 − t scaled); a one-step grid [1] has nothing to stretch (diffusers divides by zero there)
             t = 1 - (1 - t) * (1 - self.shift_terminal) / (1 - t[-1])
         return t
 

@@ -147,6 +147,17 @@ def check_autoencoder_input(x: Tensor, channels: int, factor: int, where: str) -
     check_divisible("width", x.shape[4], factor, "2 ** (levels − 1)", where=where)
 
 
+def check_causal_clip(x: Tensor, channels: int, temporal_factor: int, spatial_factor: int, where: str) -> None:
+    """A causal video VAE's input ``(B, C, 1 + f_t·k, H, W)``: the first frame alone, then groups of ``f_t``; H and W
+    multiples of the spatial factor (Wan, HunyuanVideo, LTX-Video, Mochi)."""
+    check_video(x, channels=channels, where=where)
+    if (x.shape[2] - 1) % temporal_factor:
+        raise ValueError(f"{where}: x frames must be 1 + {temporal_factor}·k (the causal first frame, then groups of "
+                         f"the temporal factor {temporal_factor}), got {x.shape[2]}")
+    check_divisible("height", x.shape[3], spatial_factor, "spatial_factor", where=where)
+    check_divisible("width", x.shape[4], spatial_factor, "spatial_factor", where=where)
+
+
 class PosteriorEncoder:
     """``encode`` of a KL autoencoder from its ``encode_moments`` (mixed into every autoencoder net): the posterior
     mean, or with ``sample=True`` a draw ``mean + exp(logvar / 2) · n``, n ~ N(0, I) from ``generator``. Keywords other

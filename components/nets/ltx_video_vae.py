@@ -39,10 +39,10 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from ..checks import check_divisible, check_video
+from ..checks import check_video
 from ..examples import video_inputs
 from ..registry import BadInput, register
-from .autoencoder_parts import PosteriorEncoder
+from .autoencoder_parts import PosteriorEncoder, check_causal_clip
 from .ltx_video_vae_parts import LTXVideoDecoder, LTXVideoEncoder
 
 
@@ -165,12 +165,7 @@ class LTXVideoVAE(PosteriorEncoder, nn.Module):
         """Posterior mean ``(B, z, 1 + (T − 1)/f_t, H/f, W/f)`` and its log-variance (one channel repeated z times,
         clamped to [−30, 20])."""
         where, f_t, p = type(self).__name__, self.temporal_factor, self.patch_size
-        check_video(x, channels=self.in_channels, where=where)
-        if (x.shape[2] - 1) % f_t:
-            raise ValueError(f"{where}: x frames must be 1 + {f_t}·k (the causal first frame, then groups of the "
-                             f"temporal factor {f_t}), got {x.shape[2]}")
-        check_divisible("height", x.shape[3], self.spatial_factor, "spatial_factor", where=where)
-        check_divisible("width", x.shape[4], self.spatial_factor, "spatial_factor", where=where)
+        check_causal_clip(x, self.in_channels, f_t, self.spatial_factor, where)
         h = self.encoder(rearrange(x, "b c t (h ph) (w pw) -> b (c pw ph) t h w", ph=p, pw=p))
         z = self.latent_channels
         logvar = h[:, z:].expand(-1, z, -1, -1, -1)  # LTX's "uniform" log-variance: one channel for all

@@ -29,10 +29,10 @@ from torch import Tensor, nn
 
 from ..attention.configure import configure_attention
 from ..blocks.resnet import frame_group_norm
-from ..checks import check_divisible, check_video
+from ..checks import check_video
 from ..examples import video_inputs
 from ..registry import BadInput, register
-from .autoencoder_parts import PosteriorEncoder
+from .autoencoder_parts import PosteriorEncoder, check_causal_clip
 from .mochi_vae_parts import MochiVAEStage, fourier_features
 
 
@@ -153,12 +153,7 @@ class MochiVAE(PosteriorEncoder, nn.Module):
     def encode_moments(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Posterior mean and log-variance (clamped to [−30, 20]), each ``(B, z, 1 + (T − 1)/f_t, H/f, W/f)``."""
         where, f_t = type(self).__name__, self.temporal_factor
-        check_video(x, channels=self.in_channels, where=where)
-        if (x.shape[2] - 1) % f_t:
-            raise ValueError(f"{where}: x frames must be 1 + {f_t}·k (the causal first frame, then groups of the "
-                             f"temporal factor {f_t}), got {x.shape[2]}")
-        check_divisible("height", x.shape[3], self.spatial_factor, "spatial_factor", where=where)
-        check_divisible("width", x.shape[4], self.spatial_factor, "spatial_factor", where=where)
+        check_causal_clip(x, self.in_channels, f_t, self.spatial_factor, where)
         mean, logvar = self.encoder(x).chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 

@@ -19,12 +19,12 @@ import torch
 from torch import Tensor, nn
 
 from ..attention.configure import configure_attention
-from ..checks import check_divisible, check_video
+from ..checks import check_video
 from ..conv.causal import CausalConv3d
 from ..conv.feature_cache import FeatureCache
 from ..examples import video_inputs
 from ..registry import BadInput, register
-from .autoencoder_parts import PosteriorEncoder
+from .autoencoder_parts import PosteriorEncoder, check_causal_clip
 from .wan_vae_parts import WanCausalDecoder, WanCausalEncoder, patchify, unpatchify
 from .wan_vae_tiling import tiled_decode
 
@@ -106,12 +106,7 @@ class WanCausalVAE(PosteriorEncoder, nn.Module):
         ``chunked``: stream the first frame, then ``f_t`` frames at a time (diffusers' ``_encode``); else one shot.
         """
         where, f_t = type(self).__name__, self.temporal_factor
-        check_video(x, channels=self.in_channels, where=where)
-        if (x.shape[2] - 1) % f_t:
-            raise ValueError(f"{where}: x frames must be 1 + {f_t}·k (the first frame, then groups of the temporal "
-                             f"factor {f_t}), got {x.shape[2]}")
-        check_divisible("height", x.shape[3], self.spatial_factor, "spatial_factor", where=where)
-        check_divisible("width", x.shape[4], self.spatial_factor, "spatial_factor", where=where)
+        check_causal_clip(x, self.in_channels, f_t, self.spatial_factor, where)
         x = patchify(x, self.patch_size)
         if chunked:
             cache = FeatureCache()

@@ -40,6 +40,13 @@ def test_trailing_grid_with_dynamic_shift_and_terminal_is_ltx_pipelines(steps):
     assert ours[-1].item() == pytest.approx(0.1, abs=1e-12)
 
 
+def test_one_step_trailing_grid_is_pure_noise_even_with_a_terminal_stretch():
+    """One step: the grid is [1] (nothing to stretch; diffusers' stretch would divide by zero), finite."""
+    sched = components.build("schedule/rectified_flow", mu=1.7, shift_terminal=0.1)
+    assert sched.timesteps(1, "trailing").tolist() == [1.0]
+    assert torch.isfinite(sched.sigmas(1, "trailing")).all()
+
+
 def test_linspace_grid_unchanged_and_spacing_refused():
     sched = components.build("schedule/rectified_flow", shift=3.0)
     ref = diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0)
