@@ -77,6 +77,22 @@ def test_flow_time_is_the_reversed_timestep_and_negated_output(transformer):
                                    rtol=1e-4)
 
 
+def test_zoo_model_with_flow_time_is_the_recipes_net(transformer):
+    """``ZooModel(diffusers' net, time_scale=1000, flow_time=True)``: diffusers' Mochi in our convention at flow time σ
+    (the recipe's) — the same prediction as the recipe's converted net (the budget above: ≤ 1e-4)."""
+    from zoo.convert.diffusers_adapter import ZooModel
+
+    ref, ours = transformer
+    flow = components.build({**ours.to_config(), "flow_time": True, "time_scale": 1000.0})
+    flow.load_state_dict(ours.state_dict())
+    wrapped = ZooModel(ref.eval(), time_scale=1000.0, flow_time=True)
+    x, _, text, mask = _inputs()
+    sigma = torch.tensor([0.9, 0.25])
+    with torch.no_grad():
+        expected = flow.eval()(x, sigma, context=text, context_mask=mask)
+        torch.testing.assert_close(wrapped(x, sigma, context=text, context_mask=mask), expected, atol=1e-4, rtol=1e-4)
+
+
 def test_mochi_state_dict_round_trips_into_diffusers(transformer):
     ref, ours = transformer
     state = mochi_to_diffusers_state_dict(ours, ref)

@@ -337,7 +337,8 @@ class ZooModel(nn.Module):
             t = t * self.time_scale
             keywords.update({theirs: keywords[theirs] * self.time_scale for theirs, ours in self.convention.keywords
                              if ours in self.convention.time_like and theirs in keywords})
-        out = self.net(sample, t, return_dict=False, **keywords)[0]
+        # by name: the classes order their arguments differently (Mochi: hidden_states, encoder_hidden_states, timestep)
+        out = self.net(**{self.convention.sample: sample}, timestep=t, return_dict=False, **keywords)[0]
         out = -out if self.flow_time else out
         return einops.rearrange(out, f"{self.layout} -> {OURS}")
 
